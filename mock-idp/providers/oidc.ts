@@ -1,0 +1,2 @@
+import type { ProviderDefinition } from '../provider.ts';
+export const oidcFamily: ProviderDefinition[] = [];
