@@ -76,6 +76,7 @@ class ProviderContextImpl implements ProviderContext {
   readonly clients: ClientRegistry;
   readonly faults: FaultRegistry;
   readonly #idp: MockIdp;
+  settings: Record<string, string | number | boolean> = {};
 
   constructor(idp: MockIdp, definition: ProviderDefinition) {
     this.#idp = idp;
@@ -86,9 +87,37 @@ class ProviderContextImpl implements ProviderContext {
     this.faults = idp.faults;
     this.keys = new KeySet(definition.id);
     this.clients = new Clients(definition.clients);
+    this.resetSettings();
   }
 
   personas = (): PersonaSet => this.#idp.personas;
+
+  setting<T extends string | number | boolean>(name: string): T {
+    return this.settings[name] as T;
+  }
+
+  resetSettings(): void {
+    this.settings = { ...(this.definition.settings ?? {}) };
+  }
+
+  /** Changes settings; unknown names and values of another type are refused. */
+  updateSettings(input: Record<string, unknown>): Record<string, string | number | boolean> {
+    const defaults = this.definition.settings ?? {};
+    for (const [name, value] of Object.entries(input)) {
+      if (!(name in defaults)) {
+        const known = Object.keys(defaults).join(', ') || 'none';
+        throw new MockIdpError(
+          'ERR_FAULT_INVALID',
+          `provider "${this.id}" has no setting "${name}" (settings: ${known})`,
+        );
+      }
+      if (typeof value !== typeof defaults[name]) {
+        throw new MockIdpError('ERR_FAULT_INVALID', `setting "${name}" must be a ${typeof defaults[name]}`);
+      }
+    }
+    Object.assign(this.settings, input);
+    return { ...this.settings };
+  }
 
   persona(id: string): Persona | undefined {
     return this.#idp.personas.personas.find((p) => p.id === id);
@@ -401,6 +430,7 @@ export class MockIdp {
     for (const ctx of this.providers) {
       ctx.clients.reset();
       ctx.keys.reset();
+      ctx.resetSettings();
     }
   }
 
@@ -491,6 +521,23 @@ export class MockIdp {
           const parsed = inputs.map(parseFault);
           const added = parsed.map((f) => this.addFault(f));
           return json({ faults: added }, 201);
+        }
+        case '/_mock/settings': {
+          if (method === 'GET') {
+            return json({
+              settings: Object.fromEntries(this.providers.map((ctx) => [ctx.id, ctx.settings])),
+            });
+          }
+          const denied = allow(['GET', 'POST']);
+          if (denied) return denied;
+          const body = (await readJson()) as Record<string, unknown>;
+          if (typeof body['provider'] !== 'string') return bad('"provider" must be a string');
+          const settings = body['settings'];
+          if (!settings || typeof settings !== 'object' || Array.isArray(settings)) {
+            return bad('"settings" must be an object');
+          }
+          const updated = this.provider(body['provider']).updateSettings(settings as Record<string, unknown>);
+          return json({ provider: body['provider'], settings: updated });
         }
         case '/_mock/clients': {
           if (method === 'GET') {

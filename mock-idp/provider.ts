@@ -61,6 +61,11 @@ export interface ProviderDefinition {
   error(input: ProviderErrorInput): Response | Promise<Response>;
   /** A fresh authorization code in the provider's format. */
   newCode?(): string;
+  /**
+   * Switches of this provider and their defaults (Auth0's DCR, refresh rotation...), changed at
+   * run time through `POST /_mock/settings`.
+   */
+  settings?: Record<string, string | number | boolean>;
 }
 
 /** A parsed request handed to an endpoint handler. */
@@ -105,6 +110,8 @@ export interface ProviderContext {
   readonly clients: ClientRegistry;
   readonly faults: FaultRegistry;
   persona(id: string): Persona | undefined;
+  /** The current value of one of the provider's settings. */
+  setting<T extends string | number | boolean>(name: string): T;
   /** Absolute URL of `path` on one of this provider's hosts. */
   url(view: UrlView, hostId: string, path?: string): string;
   /** Adds a journaled, fault-aware endpoint to a host app. */
