@@ -24,6 +24,8 @@ export interface MockIdpOptions {
   personas?: PersonaSet | string;
   /** Limit the mock to these provider ids (all by default). */
   providers?: string[];
+  /** Provider shapes to serve instead of the built-in ones (for a shape of your own). */
+  definitions?: ProviderDefinition[];
 }
 
 export interface NextLogin {
@@ -274,14 +276,16 @@ export class MockIdp {
         ? loadPersonas(options.personas)
         : (options.personas ?? loadPersonas());
     const wanted = options.providers;
+    const definitions = options.definitions ?? allProviders;
     if (wanted) {
       for (const id of wanted) {
-        if (!allProviders.some((p) => p.id === id)) {
-          throw new MockIdpError('ERR_UNKNOWN_PROVIDER', `unknown provider "${id}"`);
+        if (!definitions.some((p) => p.id === id)) {
+          const known = definitions.map((p) => p.id).join(', ');
+          throw new MockIdpError('ERR_UNKNOWN_PROVIDER', `unknown provider "${id}" (known: ${known})`);
         }
       }
     }
-    this.providers = allProviders
+    this.providers = definitions
       .filter((p) => !wanted || wanted.includes(p.id))
       .map((definition) => new ProviderContextImpl(this, definition));
     for (const ctx of this.providers) {

@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `conformance` command: check the runtime, then hand over to cli/main.ts.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  console.error(
+    `conformance: Node ${process.versions.node} is too old; Node 22.18 or later is required ` +
+      '(run it through npx or npm scripts in this package, which use the bundled Node 22).',
+  );
+  process.exit(2);
+}
+const { main } = await import('./main.ts');
+process.exitCode = await main(process.argv.slice(2));
