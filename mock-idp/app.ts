@@ -136,7 +136,7 @@ class ProviderContextImpl implements ProviderContext {
 
   endpoint: ProviderContext['endpoint'] = (app, spec, handler) => {
     registerEndpoint(
-      { definition: this.definition, journal: this.journal, faults: this.faults, keys: this.keys },
+      { definition: this.definition, journal: this.journal, faults: this.faults, keys: this.keys, ctx: this },
       app,
       spec,
       handler,

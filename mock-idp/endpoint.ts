@@ -91,7 +91,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * answered with the provider's `server_error`, never left to crash the listener.
  */
 export function registerEndpoint(
-  deps: { definition: ProviderDefinition; journal: Journal; faults: FaultRegistry; keys: KeySet },
+  deps: {
+    definition: ProviderDefinition;
+    journal: Journal;
+    faults: FaultRegistry;
+    keys: KeySet;
+    ctx?: ProviderContext;
+  },
   app: HostApp,
   spec: EndpointSpec,
   handler: EndpointHandler,

@@ -42,6 +42,8 @@ export interface ProviderErrorInput {
   status?: number;
   /** The parsed request, when there is one (authorize errors may redirect). */
   request?: EndpointRequest;
+  /** The provider's context (its clients, grants, settings), when the shared layer renders the error. */
+  ctx?: ProviderContext;
 }
 
 /** Everything a provider declares. One file per provider shape under providers/. */
