@@ -6,6 +6,7 @@ import type {
   EndpointRequest,
   EndpointSpec,
   HostApp,
+  ProviderContext,
   ProviderDefinition,
 } from './provider.ts';
 
