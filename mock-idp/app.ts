@@ -222,8 +222,9 @@ class ProviderContextImpl implements ProviderContext {
       this.grants.createCode(txn, personaId, code);
       this.issued('code', personaId, txn.clientId, code);
       params['code'] = code;
-      Object.assign(params, txn.redirectParams);
     }
+    // RFC 9207: the issuer goes with error responses too.
+    Object.assign(params, txn.redirectParams);
     if (txn.state !== undefined) params['state'] = txn.state;
     if (txn.responseMode === 'form_post') return formPostPage(txn.target, params);
     const target = new URL(txn.target);
@@ -330,6 +331,22 @@ export class MockIdp {
     if (url.pathname === '/_mock' || url.pathname.startsWith('/_mock/')) return this.#control(request, url);
     if (url.pathname === '/' || url.pathname === '') {
       return json({ service: 'mock-idp', providers: this.describe({ mode: 'path', origin: url.origin }) });
+    }
+    // RFC 8414 3.1 / RFC 9728 3.1: the well-known segment is inserted before the issuer's path, so
+    // /.well-known/<name>/<prefix>/<rest> belongs to the host mounted at <prefix>.
+    const inserted = url.pathname.match(/^\/\.well-known\/([a-z-]+)\/([^/]+)(\/.*)?$/);
+    if (inserted) {
+      const host = this.#hosts.find((h) => h.spec.prefix === inserted[2]);
+      if (host) {
+        const inner = new Request(
+          `${url.origin}/.well-known/${inserted[1]}${inserted[3] ?? ''}${url.search}`,
+          {
+            method: request.method,
+            headers: request.headers,
+          },
+        );
+        return host.app.fetch(inner, { view: { mode: 'path', origin: url.origin }, hostId: host.spec.id });
+      }
     }
     const segment = url.pathname.split('/')[1] ?? '';
     const host = this.#hosts.find((h) => h.spec.prefix === segment);

@@ -23,11 +23,28 @@ class BodyError extends Error {
   }
 }
 
+/** Reads and discards what is left of a body (bounded), so the client sees our answer, not a reset. */
+async function drain(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  budget = 16 * 1024 * 1024,
+): Promise<void> {
+  let seen = 0;
+  while (seen < budget) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    seen += value.byteLength;
+  }
+  await reader.cancel().catch(() => undefined);
+}
+
 async function readBody(request: Request, limit: number): Promise<string> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > limit) throw new BodyError(413, `request body exceeds ${limit} bytes`);
   if (!request.body) return '';
   const reader = request.body.getReader();
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > limit) {
+    await drain(reader);
+    throw new BodyError(413, `request body exceeds ${limit} bytes`);
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -35,7 +52,7 @@ async function readBody(request: Request, limit: number): Promise<string> {
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel().catch(() => undefined);
+      await drain(reader);
       throw new BodyError(413, `request body exceeds ${limit} bytes`);
     }
     chunks.push(value);

@@ -44,7 +44,7 @@ describe('personas file', () => {
   it('expands $repeat into an oversized claim and keeps nested claims', () => {
     const oscar = set.personas.find((p) => p.id === 'oscar')!;
     expect(typeof oscar.claims['notes']).toBe('string');
-    expect((oscar.claims['notes'] as string).length).toBe(12_000);
+    expect((oscar.claims['notes'] as string).length).toBe(3_000);
     expect(oscar.claims['profile']).toEqual({ team: { name: 'Audit', region: 'eu-west-1' }, level: 3 });
   });
 
