@@ -8,5 +8,11 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(2);
 }
+// node:sqlite (the reference server's store) is stable enough for us; keep its notice off the console.
+const emitWarning = process.emitWarning;
+process.emitWarning = (warning, ...rest) =>
+  String(warning).includes('SQLite is an experimental feature')
+    ? undefined
+    : emitWarning.call(process, warning, ...rest);
 const { main } = await import('./main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -54,7 +54,7 @@ describe('conformance mock-idp (a real process)', () => {
       child!.stdout!.on('data', (chunk: string) => {
         output += chunk;
         const match = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-        if (match && output.includes('client_id=')) resolve(match[1]!);
+        if (match && output.includes('Ready.')) resolve(match[1]!);
       });
       child!.once('exit', (code) => reject(new Error(`exited early with ${code}: ${output}`)));
     });
@@ -70,5 +70,104 @@ describe('conformance mock-idp (a real process)', () => {
     child.kill('SIGTERM');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
+  });
+});
+
+async function startCli(
+  args: string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; output: () => string; match: RegExpMatchArray }> {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: string) => {
+      output += chunk;
+      const m = output.match(ready);
+      if (m) resolve(m);
+    });
+    child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${output}`)));
+  });
+  return { child, output: () => output, match };
+}
+
+describe('conformance serve (a real process)', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+  });
+
+  it('starts the reference server in front of the mock IdP and prints how to connect', async () => {
+    const started = await startCli(
+      ['serve', '--auth', 'google', '--mock-idp', '--port', '0', '--memory'],
+      /For example: .*URL (http:\/\/127\.0\.0\.1:\d+\/mcp)/,
+    );
+    child = started.child;
+    const mcpUrl = started.match[1]!;
+    expect(started.output()).toContain('(standing in for google)');
+    expect(started.output()).toContain('9 users seeded from the personas');
+    expect(started.output()).not.toContain('ExperimentalWarning');
+    const challenge = await fetch(mcpUrl, { method: 'POST' });
+    expect(challenge.status).toBe(401);
+    const metadata = (await (
+      await fetch(`${new URL(mcpUrl).origin}/.well-known/oauth-authorization-server`)
+    ).json()) as {
+      issuer: string;
+    };
+    expect(metadata.issuer).toBe(new URL(mcpUrl).origin);
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+  });
+
+  it('warns loudly for dev-admin', async () => {
+    const started = await startCli(
+      ['serve', '--auth', 'dev-admin', '--port', '0', '--memory'],
+      /MCP endpoint: +(\S+)/,
+    );
+    child = started.child;
+    expect(started.output()).toContain('WARNING: auth "dev-admin" gives every request full admin access');
+  });
+
+  it('names the backend and the missing field, exit 2', async () => {
+    const io = capture();
+    expect(await main(['serve', '--auth', 'azure', '--port', '0', '--memory'], io.io)).toBe(2);
+    expect(io.err[0]).toContain('auth "azure" needs oauth.base_url (MCC_OAUTH__BASE_URL)');
+    expect(io.err[0]).toContain('oauth.tenant_id (MCC_OAUTH__TENANT_ID)');
+    const bad = capture();
+    expect(await main(['serve', '--auth', 'nope'], bad.io)).toBe(2);
+    expect(bad.err[0]).toMatch(/^conformance: --auth must be one of dev-admin, dev-public, github/);
+  });
+});
+
+describe('conformance users', () => {
+  it('seeds, adds and lists users in a data directory that survives', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'users-'));
+    const seed = capture();
+    expect(await main(['users', 'seed', '--data-dir', dir], seed.io)).toBe(0);
+    expect(seed.out).toEqual(['added 9 users']);
+    const add = capture();
+    expect(
+      await main(
+        ['users', 'add', '--email', 'zoe@example.com', '--groups', 'admin,ops', '--data-dir', dir],
+        add.io,
+      ),
+    ).toBe(0);
+    const dup = capture();
+    expect(await main(['users', 'add', '--email', 'zoe@example.com', '--data-dir', dir], dup.io)).toBe(2);
+    expect(dup.err[0]).toBe('conformance: a user with email zoe@example.com already exists');
+    const list = capture();
+    expect(await main(['users', 'list', '--json', '--data-dir', dir], list.io)).toBe(0);
+    const users = JSON.parse(list.out.join('\n')) as Array<{ id: string; email?: string; groups: string[] }>;
+    expect(users).toHaveLength(10);
+    expect(users.find((u) => u.email === 'zoe@example.com')?.groups).toEqual(['admin', 'ops']);
+    expect(users[0]).toMatchObject({ id: 'U1', email: 'alice@example.com' });
   });
 });

@@ -6,6 +6,8 @@ const usage = `Usage: conformance <command> [options]
 
 Commands:
   mock-idp           serve the mock multi-provider identity provider on 127.0.0.1
+  serve              start the reference MCP server (any backend; --mock-idp for local use)
+  users              list, add or seed the reference server's users
   help               show this help
 
 Run "conformance <command> --help" for the options of a command.`;
@@ -44,6 +46,10 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return 0;
       case 'mock-idp':
         return await mockIdpCommand(rest, io);
+      case 'serve':
+        return await (await import('./serve-command.ts')).serveCommand(rest, io);
+      case 'users':
+        return await (await import('./users-command.ts')).usersCommand(rest, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -82,6 +82,7 @@ export async function mockIdpCommand(argv: string[], io: { out: (s: string) => v
     }
   }
   for (const line of proxyLines) io.out(line);
+  io.out('Ready. Press Ctrl+C to stop.');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

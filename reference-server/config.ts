@@ -185,6 +185,11 @@ export interface LoadSettingsOptions {
   profile?: string;
   /** Environment to read `MCC_*` from (default `process.env`). */
   env?: Record<string, string | undefined>;
+  /**
+   * `false` skips the per-backend required-field check (for a caller that fills those fields in
+   * itself, such as `serve --mock-idp`). Syntax and unknown keys are always checked.
+   */
+  check?: boolean;
   /** Highest-precedence values: nested (`{ oauth: { client_id } }`) or dotted (`{ 'oauth.client_id': ... }`). */
   overrides?: Record<string, unknown>;
 }
@@ -853,7 +858,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     );
   }
   const settings = { ...merged, profile } as unknown as Settings;
-  crossCheck(settings);
+  if (options.check !== false) crossCheck(settings);
   return settings;
 }
 
