@@ -360,7 +360,11 @@ export class MockIdp {
       redirect: 'manual',
       ...(request.body ? { duplex: 'half' } : {}),
     } as RequestInit);
-    return host.app.fetch(inner, { view: { mode: 'path', origin: url.origin }, hostId: host.spec.id });
+    return host.app.fetch(inner, {
+      view: { mode: 'path', origin: url.origin },
+      hostId: host.spec.id,
+      originalUrl: url.toString(),
+    });
   };
 
   describe(view: UrlView): ProviderDescription[] {

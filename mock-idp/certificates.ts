@@ -243,7 +243,10 @@ export function loadOrCreateCa(dir: string = defaultCaDir()): CertificateAuthori
   }
   const caNotAfter = new Date(caCert.validTo).getTime();
   if (caNotAfter < Date.now() + DAY) {
-    throw new MockIdpError('ERR_PROXY', `the CA in "${dir}" has expired; delete the directory to make a new one`);
+    throw new MockIdpError(
+      'ERR_PROXY',
+      `the CA in "${dir}" has expired; delete the directory to make a new one`,
+    );
   }
   const caPublic = caCert.publicKey;
   // A leaf's issuer must be byte-equal to the CA's subject (RFC 5280 4.1.2.4), so copy it.

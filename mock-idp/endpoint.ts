@@ -134,7 +134,7 @@ export function registerEndpoint(
       provider: definition.id,
       endpoint: spec.name,
       method: request.method,
-      url: url.toString(),
+      url: c.env.originalUrl ?? url.toString(),
       params: Object.fromEntries(url.searchParams),
       headers,
     });

@@ -9,13 +9,18 @@
  * @see https://mswjs.io/docs/api/setup-server
  * @see https://mswjs.io/docs/http/intercepting-requests (custom predicates)
  */
+import { syncBuiltinESMExports } from 'node:module';
 import { type HttpHandler, http, type UnhandledFrameHandle } from 'msw';
 import { type SetupServer, setupServer } from 'msw/node';
 import { MockIdp, type MockIdpOptions } from './app.ts';
 
-/** Whether the mock answers `url` at its real hostname: https on the default port of a mocked host. */
+/** Whether `url` names a mocked host on its default port (https is served, http redirected). */
 function isMocked(idp: Pick<MockIdp, 'handlesHost'>, url: URL): boolean {
-  return url.port === '' && (url.protocol === 'https:' || url.protocol === 'http:') && idp.handlesHost(url.hostname);
+  return (
+    url.port === '' &&
+    (url.protocol === 'https:' || url.protocol === 'http:') &&
+    idp.handlesHost(url.hostname)
+  );
 }
 
 /**
@@ -66,5 +71,16 @@ export function setupMockIdp(options: SetupMockIdpOptions = {}): MockIdpIntercep
   const idp = given ?? new MockIdp(idpOptions);
   const server = setupServer(...mockIdpHandlers(idp));
   server.listen({ onUnhandledFrame: onUnhandledRequest });
-  return { idp, server, close: () => server.close() };
+  // msw patches `http.request`/`https.request` on the CommonJS module objects; without a sync,
+  // `import { request } from 'node:https'` keeps the unpatched function and reaches the network.
+  // @see https://nodejs.org/api/module.html#modulesyncbuiltinesmexports
+  syncBuiltinESMExports();
+  return {
+    idp,
+    server,
+    close: () => {
+      server.close();
+      syncBuiltinESMExports();
+    },
+  };
 }

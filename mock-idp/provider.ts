@@ -27,7 +27,11 @@ export interface HostSpec {
 export type UrlView = { mode: 'path'; origin: string } | { mode: 'host'; hostnames?: Record<string, string> };
 
 export interface HostEnv {
-  Bindings: { view: UrlView; hostId: string };
+  Bindings: {
+    view: UrlView;
+    hostId: string /** The URL as the client sent it (with the standalone prefix). */;
+    originalUrl?: string;
+  };
 }
 
 export type HostApp = Hono<HostEnv>;

@@ -66,10 +66,7 @@ export interface InterceptingProxy {
 }
 
 function hostOfHeader(host: string | undefined): string {
-  return (host ?? '')
-    .replace(/:443$/, '')
-    .replace(/\.$/, '')
-    .toLowerCase();
+  return (host ?? '').replace(/:443$/, '').replace(/\.$/, '').toLowerCase();
 }
 
 function plainReply(res: ServerResponse, status: number, line: string, headers: Record<string, string> = {}) {
@@ -108,7 +105,11 @@ export async function startInterceptingProxy(options: InterceptingProxyOptions):
     const tunnel = tunnelHosts.get(req.socket);
     const host = hostOfHeader(req.headers.host);
     if (!tunnel || host !== tunnel) {
-      plainReply(res, 421, `mock-idp proxy: Host "${req.headers.host ?? ''}" does not match the tunnel to ${tunnel}`);
+      plainReply(
+        res,
+        421,
+        `mock-idp proxy: Host "${req.headers.host ?? ''}" does not match the tunnel to ${tunnel}`,
+      );
       return;
     }
     void serveIdp(req, res);
@@ -174,7 +175,11 @@ export async function startInterceptingProxy(options: InterceptingProxyOptions):
     socket.once('close', () => sockets.delete(socket));
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) socket.unshift(head);
-    const tls = new TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
+    const tls = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: context,
+      ALPNProtocols: ['http/1.1'],
+    });
     tls.on('error', () => tls.destroy());
     tunnelHosts.set(tls, hostname);
     inner.emit('connection', tls);

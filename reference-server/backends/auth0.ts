@@ -18,8 +18,8 @@
 import { errors, jwtVerify } from 'jose';
 import { upstreamEndpoints } from '../config.ts';
 import { auth0Identity } from '../users/resolve.ts';
-import { userClaims } from './oidc-upstream.ts';
 import { OidcProxyUpstream, type VerifiedSignIn } from './oidc-proxy-upstream.ts';
+import { userClaims } from './oidc-upstream.ts';
 import { type BackendFactory, UpstreamError, type UpstreamIdentity } from './types.ts';
 
 export const AUTH0_SCOPES = ['openid', 'profile', 'email'];
@@ -40,10 +40,10 @@ async function apiPermissions(signIn: VerifiedSignIn, audience: string, leeway: 
     }));
   } catch (error) {
     if (error instanceof UpstreamError) throw error;
-    const what =
-      error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired
-        ? `"${error.claim}" is invalid`
-        : 'could not be verified';
+    let what = 'could not be verified';
+    if (error instanceof errors.JWTExpired) what = 'has expired';
+    else if (error instanceof errors.JWTClaimValidationFailed) what = `"${error.claim}" is invalid`;
+    else if (error instanceof errors.JWSSignatureVerificationFailed) what = 'signature is invalid';
     throw new UpstreamError('ERR_UPSTREAM_TOKEN', `Auth0 access token ${what}`);
   }
   if (payload['sub'] !== signIn.idToken.sub) {

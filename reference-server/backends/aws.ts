@@ -24,6 +24,11 @@ import { shown } from './upstream-http.ts';
 
 export const COGNITO_SCOPES = ['openid', 'email', 'profile'];
 
+/** Why a verified Cognito JWT is not an id_token (`token_use` other than "id"), or undefined. */
+export function tokenUseProblem(payload: Record<string, unknown>): string | undefined {
+  return payload['token_use'] === 'id' ? undefined : `"token_use" ${shown(payload['token_use'])} is not "id"`;
+}
+
 /** The AWS Cognito proxy upstream from settings (`oauth.user_pool_id`, `oauth.aws_region`). */
 export const awsBackend: BackendFactory = (settings, deps) =>
   new OidcProxyUpstream(settings, deps, {
@@ -31,7 +36,6 @@ export const awsBackend: BackendFactory = (settings, deps) =>
     provider: 'AWS Cognito',
     scope: COGNITO_SCOPES,
     auth: 'client_secret_basic',
-    checkIdToken: (payload) =>
-      payload['token_use'] === 'id' ? undefined : `"token_use" ${shown(payload['token_use'])} is not "id"`,
+    checkIdToken: tokenUseProblem,
     identity: ({ idToken }) => ({ ...cognitoIdentity(idToken), claims: userClaims(idToken) }),
   });

@@ -105,17 +105,17 @@ describe('Entra authorization URL', () => {
   });
 
   it('azureScopes prefixes custom API scopes with api://{client_id}/ and keeps qualified ones', () => {
-    expect(azureScopes('app-id', ['read', 'api://other/write', 'https://graph.microsoft.com/User.Read', 'openid'])).toEqual(
-      [
-        'openid',
-        'profile',
-        'email',
-        'offline_access',
-        'api://app-id/read',
-        'api://other/write',
-        'https://graph.microsoft.com/User.Read',
-      ],
-    );
+    expect(
+      azureScopes('app-id', ['read', 'api://other/write', 'https://graph.microsoft.com/User.Read', 'openid']),
+    ).toEqual([
+      'openid',
+      'profile',
+      'email',
+      'offline_access',
+      'api://app-id/read',
+      'api://other/write',
+      'https://graph.microsoft.com/User.Read',
+    ]);
   });
 });
 
@@ -146,7 +146,12 @@ describe('Entra identity from the verified id_token', () => {
     const az = await backend();
     const txn = newTransaction();
     const back = await loginQueued(idp, 'entra', await az.authorizationUrl(txn), 'alice');
-    await az.exchange({ code: back.code!, codeVerifier: txn.codeVerifier, redirectUri: CALLBACK, nonce: txn.nonce });
+    await az.exchange({
+      code: back.code!,
+      codeVerifier: txn.codeVerifier,
+      redirectUri: CALLBACK,
+      nonce: txn.nonce,
+    });
     const seen = (await requests(idp, 'entra')).slice(before);
     const authorize = seen.find((e) => e.endpoint === 'authorize')!;
     expect(authorize.params).toMatchObject({
@@ -199,7 +204,11 @@ describe('Entra identity from the verified id_token', () => {
 
   it('erin: no email, the UPN stays a claim only', async () => {
     const { identity } = await signIn('erin');
-    expect([identity.subject, identity.email, identity.login]).toEqual([`${HOME}:${oid('05')}`, undefined, undefined]);
+    expect([identity.subject, identity.email, identity.login]).toEqual([
+      `${HOME}:${oid('05')}`,
+      undefined,
+      undefined,
+    ]);
   });
 
   it('liam: the id_token is v2 and verifies; the v1 Graph access token is never read', async () => {
@@ -238,7 +247,11 @@ describe('Entra multi-tenant (common, organizations)', () => {
 
   it('grace (another tenant) through common: her own tid in the subject, and no email though the claim says alice@example.com', async () => {
     const { identity, tokens } = await signIn('grace', await backend('common'));
-    expect(decodeJwt(tokens.id_token!)).toMatchObject({ tid: FABRIKAM, email: 'alice@example.com', xms_edov: false });
+    expect(decodeJwt(tokens.id_token!)).toMatchObject({
+      tid: FABRIKAM,
+      email: 'alice@example.com',
+      xms_edov: false,
+    });
     expect([identity.subject, identity.email, identity.emailVerified]).toEqual([
       `${FABRIKAM}:${oid('07')}`,
       undefined,
@@ -248,7 +261,10 @@ describe('Entra multi-tenant (common, organizations)', () => {
 
   it('grace through the home tenant: Entra refuses the code (not in the tenant)', async () => {
     const error = await upstreamError(signIn('grace'));
-    expect([error.code, error.message]).toEqual(['ERR_UPSTREAM_TOKEN', 'Entra refused the code: invalid_grant']);
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_TOKEN',
+      'Entra refused the code: invalid_grant',
+    ]);
   });
 
   it('organizations: the template is resolved, except for the personal-account tenant', () => {
@@ -267,9 +283,9 @@ describe('Entra multi-tenant (common, organizations)', () => {
     expect(azureIssuers(template, HOME, { tid: HOME })).toEqual([]);
     expect(azureIssuers(template, 'common', { tid: 'evil/../x' })).toEqual([]);
     expect(azureIssuers(template, 'common', {})).toEqual([]);
-    expect(azureIssuers(`https://login.microsoftonline.com/${HOME}/v2.0`, 'common', { tid: FABRIKAM })).toEqual([
-      `https://login.microsoftonline.com/${HOME}/v2.0`,
-    ]);
+    expect(
+      azureIssuers(`https://login.microsoftonline.com/${HOME}/v2.0`, 'common', { tid: FABRIKAM }),
+    ).toEqual([`https://login.microsoftonline.com/${HOME}/v2.0`]);
   });
 });
 
@@ -289,7 +305,10 @@ describe('Entra id_token refused', () => {
   it('bad-signature (a forger claiming the current kid) -> ERR_UPSTREAM_ID_TOKEN', async () => {
     await fault(idp, 'entra', 'token', { kind: 'token', defect: 'bad-signature' });
     const error = await upstreamError(signIn('alice'));
-    expect([error.code, error.message]).toEqual(['ERR_UPSTREAM_ID_TOKEN', 'Entra id_token signature is invalid']);
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_ID_TOKEN',
+      'Entra id_token signature is invalid',
+    ]);
   });
 
   it('wrong-iss through common (the template resolves to the real tenant) -> refused', async () => {
@@ -303,7 +322,10 @@ describe('Entra id_token refused', () => {
 
   it('a nonce other than ours -> refused', async () => {
     const error = await upstreamError(signIn('alice', undefined, { nonce: 'not-our-nonce' }));
-    expect([error.code, error.message]).toEqual(['ERR_UPSTREAM_ID_TOKEN', 'Entra id_token "nonce" is not the one we sent']);
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_ID_TOKEN',
+      'Entra id_token "nonce" is not the one we sent',
+    ]);
   });
 });
 
@@ -312,10 +334,18 @@ describe('Entra token endpoint failures', () => {
     const az = await backend();
     const txn = newTransaction();
     const back = await loginAs(await az.authorizationUrl(txn), 'alice');
-    const input = { code: back.code!, codeVerifier: txn.codeVerifier, redirectUri: CALLBACK, nonce: txn.nonce };
+    const input = {
+      code: back.code!,
+      codeVerifier: txn.codeVerifier,
+      redirectUri: CALLBACK,
+      nonce: txn.nonce,
+    };
     await az.exchange(input);
     const error = await upstreamError(az.exchange(input));
-    expect([error.code, error.message]).toEqual(['ERR_UPSTREAM_TOKEN', 'Entra refused the code: invalid_grant']);
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_TOKEN',
+      'Entra refused the code: invalid_grant',
+    ]);
   });
 
   it('a wrong client secret -> ERR_UPSTREAM_TOKEN invalid_client', async () => {
@@ -325,14 +355,22 @@ describe('Entra token endpoint failures', () => {
       { authority },
       { tenant_id: HOME, client_secret: 'not-the-secret' },
     );
-    const error = await upstreamError(signIn('alice', (await azureBackend(settings, { fetch })) as ProxyUpstream));
-    expect([error.code, error.message]).toEqual(['ERR_UPSTREAM_TOKEN', 'Entra refused the code: invalid_client']);
+    const error = await upstreamError(
+      signIn('alice', (await azureBackend(settings, { fetch })) as ProxyUpstream),
+    );
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_TOKEN',
+      'Entra refused the code: invalid_client',
+    ]);
   });
 
   it('a 503 from the token endpoint -> ERR_UPSTREAM_UNREACHABLE', async () => {
     await fault(idp, 'entra', 'token', { kind: 'status', status: 503 });
     const error = await upstreamError(signIn('alice'));
-    expect([error.code, error.message]).toEqual(['ERR_UPSTREAM_UNREACHABLE', 'Entra token endpoint answered HTTP 503']);
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_UNREACHABLE',
+      'Entra token endpoint answered HTTP 503',
+    ]);
   });
 
   it('a discovery document answering 500 -> ERR_UPSTREAM_UNREACHABLE before any redirect', async () => {

@@ -56,14 +56,22 @@ export class BearerKeys {
     try {
       url = new URL(jwksUri);
     } catch {
-      throw new UpstreamError('ERR_UPSTREAM_CONFIG', `${client.provider} jwks_uri ${shown(jwksUri)} is not a URL`);
+      throw new UpstreamError(
+        'ERR_UPSTREAM_CONFIG',
+        `${client.provider} jwks_uri ${shown(jwksUri)} is not a URL`,
+      );
     }
     this.#remote = createRemoteJWKSet(url, {
       timeoutDuration: UPSTREAM_TIMEOUT_MS,
       // jose never refetches on a miss by itself; getKey below decides (see the module comment).
       cooldownDuration: Number.POSITIVE_INFINITY,
       [customFetch]: async (href, init) => {
-        const response = await upstreamRequest(client, href, { method: 'GET', headers: init.headers }, 'JWKS');
+        const response = await upstreamRequest(
+          client,
+          href,
+          { method: 'GET', headers: init.headers },
+          'JWKS',
+        );
         if (response.status !== 200) {
           await response.body?.cancel();
           throw new UpstreamError(

@@ -13,7 +13,7 @@
  * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfo
  */
 import { createHash } from 'node:crypto';
-import { isVerified, oidcIdentity, usableEmail } from '../users/resolve.ts';
+import { oidcIdentity } from '../users/resolve.ts';
 import { userClaims } from './oidc-upstream.ts';
 import { UpstreamError, type UpstreamIdentity } from './types.ts';
 import { readJsonObject, type UpstreamClient, upstreamRequest } from './upstream-http.ts';
@@ -43,13 +43,18 @@ export class UserinfoLookup {
    * The userinfo claims for `token` when the IdP answers 200 with a JSON object whose `sub` is
    * `subject`; otherwise undefined.
    */
-  claims(token: string, subject: string, expiresAt: number | undefined): Promise<Record<string, unknown> | undefined> {
+  claims(
+    token: string,
+    subject: string,
+    expiresAt: number | undefined,
+  ): Promise<Record<string, unknown> | undefined> {
     const now = Math.floor(Date.now() / 1000);
     const key = createHash('sha256').update(token).digest('base64url');
     const hit = this.#cache.get(key);
     if (hit && hit.until > now) return hit.claims;
     if (this.#cache.size >= MAX_ENTRIES) {
-      for (const [k, v] of this.#cache) if (v.until <= now || this.#cache.size >= MAX_ENTRIES) this.#cache.delete(k);
+      for (const [k, v] of this.#cache)
+        if (v.until <= now || this.#cache.size >= MAX_ENTRIES) this.#cache.delete(k);
     }
     const claims = this.#fetch(token, subject).catch((error: unknown) => {
       // Unreachable: not cached, the next request asks again.
@@ -57,7 +62,10 @@ export class UserinfoLookup {
       if (error instanceof UpstreamError) return undefined;
       throw error;
     });
-    this.#cache.set(key, { claims, until: Math.min(expiresAt ?? now + USERINFO_TTL_S, now + USERINFO_TTL_S) });
+    this.#cache.set(key, {
+      claims,
+      until: Math.min(expiresAt ?? now + USERINFO_TTL_S, now + USERINFO_TTL_S),
+    });
     return claims;
   }
 
@@ -70,7 +78,10 @@ export class UserinfoLookup {
     );
     if (response.status >= 500) {
       await response.body?.cancel();
-      throw new UpstreamError('ERR_UPSTREAM_UNREACHABLE', `${this.#client.provider} userinfo answered HTTP ${response.status}`);
+      throw new UpstreamError(
+        'ERR_UPSTREAM_UNREACHABLE',
+        `${this.#client.provider} userinfo answered HTTP ${response.status}`,
+      );
     }
     if (response.status !== 200) {
       await response.body?.cancel();
@@ -83,8 +94,8 @@ export class UserinfoLookup {
 
 /**
  * The identity of a verified token: `sub` namespaced by `provider`, the token's email when the
- * token itself marks it verified, else the userinfo email when userinfo marks it verified; the
- * token's non-protocol claims for passthrough.
+ * token itself marks it verified, else the userinfo email when userinfo marks it verified (and the
+ * userinfo `name` when the token has none); the token's non-protocol claims for passthrough.
  */
 export async function bearerIdentity(
   provider: string,
@@ -98,14 +109,12 @@ export async function bearerIdentity(
   if (fromToken.email !== undefined || !userinfo) return { ...fromToken, claims: passthrough };
   const exp = typeof claims['exp'] === 'number' ? claims['exp'] : undefined;
   const info = await userinfo.claims(token, subject, exp);
-  if (!info || !usableEmail(info['email']) || !isVerified(info['email_verified'])) {
-    return { ...fromToken, claims: passthrough };
-  }
-  return {
-    ...oidcIdentity(
-      { sub: subject, email: info['email'], email_verified: info['email_verified'], name: claims['name'] ?? info['name'] },
-      { provider },
-    ),
-    claims: passthrough,
+  if (!info) return { ...fromToken, claims: passthrough };
+  const merged = {
+    sub: subject,
+    email: info['email'],
+    email_verified: info['email_verified'],
+    name: claims['name'] ?? info['name'],
   };
+  return { ...oidcIdentity(merged, { provider }), claims: passthrough };
 }

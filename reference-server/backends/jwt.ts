@@ -15,7 +15,14 @@
  *   per issuer. No userinfo call: the `jwt:` block names no userinfo endpoint.
  */
 import { oidcIdentity } from '../users/resolve.ts';
-import { BearerKeys, clientIdOf, DEFAULT_ALGORITHMS, expiryOf, scopesOf, verifyBearerJwt } from './bearer-jwt.ts';
+import {
+  BearerKeys,
+  clientIdOf,
+  DEFAULT_ALGORITHMS,
+  expiryOf,
+  scopesOf,
+  verifyBearerJwt,
+} from './bearer-jwt.ts';
 import { userClaims } from './oidc-upstream.ts';
 import { type BackendFactory, type RemoteBackend, UpstreamError } from './types.ts';
 
@@ -23,7 +30,10 @@ import { type BackendFactory, type RemoteBackend, UpstreamError } from './types.
 export const jwtBackend: BackendFactory = (settings, deps): RemoteBackend => {
   const { jwks_uri: jwksUri, issuer, audience, authorization_server: as } = settings.jwt;
   if (!jwksUri || !issuer || !audience) {
-    throw new UpstreamError('ERR_UPSTREAM_CONFIG', 'the jwt backend needs jwt.jwks_uri, jwt.issuer and jwt.audience');
+    throw new UpstreamError(
+      'ERR_UPSTREAM_CONFIG',
+      'the jwt backend needs jwt.jwks_uri, jwt.issuer and jwt.audience',
+    );
   }
   const keys = new BearerKeys({ provider: 'the IdP', fetch: deps.fetch }, jwksUri);
   const emailClaim = settings.claims.email_claim;

@@ -90,8 +90,13 @@ export class OidcProxyUpstream implements ProxyUpstream {
     this.#leeway = settings.tokens.leeway;
   }
 
-  /** @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest */
+  /**
+   * The authorization URL; the discovery document's issuer is checked first, so no user is sent
+   * to an IdP whose id_tokens would then be refused.
+   * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
+   */
   async authorizationUrl(input: UpstreamAuthorizationInput): Promise<URL> {
+    await this.issuer();
     return buildAuthorizationUrl(this.#options.provider, await this.#endpoints.get('authorize_url'), input, {
       clientId: this.#clientId,
       scope: this.#options.scope,
@@ -105,7 +110,9 @@ export class OidcProxyUpstream implements ProxyUpstream {
    * identity comes from it alone.
    * @see https://openid.net/specs/openid-connect-core-1_0.html#TokenResponseValidation
    */
-  async exchange(input: UpstreamExchangeInput): Promise<{ identity: UpstreamIdentity; tokens: UpstreamTokens }> {
+  async exchange(
+    input: UpstreamExchangeInput,
+  ): Promise<{ identity: UpstreamIdentity; tokens: UpstreamTokens }> {
     const p = this.#options.provider;
     const issuer = await this.issuer();
     const tokens: UpstreamTokens = await exchangeCode(this.#client, {
@@ -118,7 +125,8 @@ export class OidcProxyUpstream implements ProxyUpstream {
       redirectUri: input.redirectUri,
       ...(this.#options.tokenExtra ? { extra: this.#options.tokenExtra } : {}),
     });
-    if (!tokens.id_token) throw new UpstreamError('ERR_UPSTREAM_ID_TOKEN', `${p} token response has no "id_token"`);
+    if (!tokens.id_token)
+      throw new UpstreamError('ERR_UPSTREAM_ID_TOKEN', `${p} token response has no "id_token"`);
     const jwks = await this.#keys();
     const idToken = await verifyIdToken(tokens.id_token, {
       provider: p,
@@ -147,7 +155,10 @@ export class OidcProxyUpstream implements ProxyUpstream {
     const fixed = this.#options.issuer?.fixed;
     if (fixed !== undefined) {
       if (named !== fixed) {
-        throw new UpstreamError('ERR_UPSTREAM_CONFIG', `${p} discovery "issuer" ${shown(named)} is not ${fixed}`);
+        throw new UpstreamError(
+          'ERR_UPSTREAM_CONFIG',
+          `${p} discovery "issuer" ${shown(named)} is not ${fixed}`,
+        );
       }
       return fixed;
     }

@@ -270,10 +270,10 @@ function idTokenError(provider: string, detail: string): UpstreamError {
 
 /** What went wrong, from a jose error; never the token itself. */
 function describeJoseError(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return 'has expired';
+  if (error instanceof errors.JWTExpired) return error.claim === 'iat' ? '"iat" is too old' : 'has expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'aud') return '"aud" is not our client';
-    if (error.claim === 'iat') return '"iat" is too old or in the future';
+    if (error.claim === 'iat') return '"iat" is in the future';
     if (error.claim === 'nbf') return 'is not yet valid';
     return `"${error.claim}" is invalid (${error.reason})`;
   }

@@ -25,7 +25,10 @@ export const scalekitBackend: BackendFactory = (settings, deps): RemoteBackend =
   const as = endpoints.authorization_server;
   const jwksUri = endpoints.jwks_uri;
   if (!env || !as || !jwksUri || !resourceId) {
-    throw new UpstreamError('ERR_UPSTREAM_CONFIG', 'Scalekit needs oauth.environment_url and oauth.resource_id');
+    throw new UpstreamError(
+      'ERR_UPSTREAM_CONFIG',
+      'Scalekit needs oauth.environment_url and oauth.resource_id',
+    );
   }
   const client = { provider: 'Scalekit', fetch: deps.fetch };
   const keys = new BearerKeys(client, jwksUri);

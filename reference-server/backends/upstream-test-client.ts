@@ -7,7 +7,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ProviderDescription } from '../../mock-idp/app.ts';
 import type { JournalEntry, RequestEntry } from '../../mock-idp/journal.ts';
 import { loginThroughPage } from '../../mock-idp/login-client.ts';
-import { allProviders } from '../../mock-idp/providers/index.ts';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { startMockIdp } from '../../mock-idp/server.ts';
 import type { AuthBackend, Settings } from '../config.ts';
@@ -18,9 +17,9 @@ import type { UpstreamAuthorizationInput } from './types.ts';
 export const BASE_URL = 'http://127.0.0.1:8000';
 export const CALLBACK = `${BASE_URL}/oauth/callback`;
 
-/** The mock IdP with every provider shape that has landed (placeholders are skipped). */
+/** The real mock IdP on 127.0.0.1 (a free port). */
 export function startIdp(): Promise<RunningMockIdp> {
-  return startMockIdp({ definitions: allProviders.filter((p) => p !== undefined) });
+  return startMockIdp();
 }
 
 /** One provider's standalone description: endpoints, issuer and default client. */

@@ -90,7 +90,8 @@ function presentGoogle(p: Persona): Presented {
 /** Entra: v2.0 id_token; `email` with `xms_edov` only when the persona has an address. */
 function presentEntra(p: Persona): Presented {
   const b = block(p, 'entra');
-  if (b['token_version'] === 1) return { refused: 'v1 token (issuer sts.windows.net) is not accepted' };
+  // A persona's `token_version: 1` shapes access tokens for a custom API only; the proxy signs in
+  // with the v2 id_token, which is valid for every persona.
   const email = has(b, 'email') ? (b['email'] as string | null) : p.email;
   const claims: Record<string, unknown> = {
     oid: String(b['oid']),

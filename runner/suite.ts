@@ -1,0 +1,61 @@
+import type { Level } from '../reports/model.ts';
+
+/**
+ * What a case needs of the server; the probe finds out which the server has, and a case whose
+ * needs are not met is SKIPPED with the reason.
+ */
+export type Capability =
+  | 'oauth'
+  | 'authorization-server'
+  | 'dcr'
+  | 'refresh'
+  | 'revocation'
+  | 'consent'
+  | 'upstream'
+  | 'user-store'
+  | 'identity-probe'
+  | 'jwt-access-tokens'
+  | 'idp-trusted'
+  | 'required-scopes'
+  | 'claims-passthrough';
+
+/** One step: a keyword of the vocabulary with its arguments. */
+export interface Step {
+  kind: string;
+  args: Record<string, unknown>;
+  /** Where the result goes on the blackboard. */
+  as?: string;
+  title?: string;
+  timeoutMs?: number;
+  /** Source position, for messages. */
+  line?: number;
+}
+
+/** One check: a keyword of the check vocabulary with its arguments, or alternatives. */
+export type Expectation =
+  | { kind: 'check'; check: string; args: Record<string, unknown>; tags: string[]; line?: number }
+  | { kind: 'any_of'; alternatives: Expectation[][]; tags: string[]; line?: number };
+
+export interface CaseDef {
+  /** `suite/case`, or `suite/case[value]` for an expanded matrix case. */
+  id: string;
+  title: string;
+  description?: string;
+  level: Level;
+  tags: string[];
+  edges: number[];
+  requires: Capability[];
+  /** Values the matrix expansion bound (`${matrix.persona}`). */
+  matrix: Record<string, unknown>;
+  steps: Step[];
+  expect: Expectation[];
+  line?: number;
+}
+
+export interface SuiteDef {
+  id: string;
+  title: string;
+  description?: string;
+  file: string;
+  cases: CaseDef[];
+}
