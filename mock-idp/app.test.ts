@@ -191,6 +191,32 @@ describe('control API', () => {
     expect(await badType.json()).toMatchObject({ message: 'setting "strict" must be a boolean' });
   });
 
+  it('mints a token with the provider key, and with the untrusted key when asked', async () => {
+    const { createLocalJWKSet, jwtVerify } = await import('jose');
+    const jwks = createLocalJWKSet(await (await fetch(`${base}/jwks`)).json());
+    const minted = await control('mint', {
+      method: 'POST',
+      body: JSON.stringify({ provider: 'acme', claims: { iss: 'https://elsewhere.example', sub: 'x' } }),
+    });
+    expect(minted.status).toBe(200);
+    const { token } = (await minted.json()) as { token: string };
+    const { payload } = await jwtVerify(token, jwks);
+    expect(payload).toEqual({ iss: 'https://elsewhere.example', sub: 'x' });
+    const forged = (await (
+      await control('mint', {
+        method: 'POST',
+        body: JSON.stringify({ provider: 'acme', claims: {}, key: 'untrusted' }),
+      })
+    ).json()) as { token: string };
+    await expect(jwtVerify(forged.token, jwks)).rejects.toThrow('signature verification failed');
+    const bad = await control('mint', {
+      method: 'POST',
+      body: JSON.stringify({ provider: 'acme', claims: [] }),
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ message: '"claims" must be an object' });
+  });
+
   it('registers extra clients', async () => {
     const res = await control('clients', {
       method: 'POST',

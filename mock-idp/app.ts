@@ -564,6 +564,24 @@ export class MockIdp {
           const updated = this.provider(body['provider']).updateSettings(settings as Record<string, unknown>);
           return json({ provider: body['provider'], settings: updated });
         }
+        case '/_mock/mint': {
+          // Signs arbitrary claims with a provider's current key (or a defect), so a conformance
+          // run can present validly signed tokens with a wrong iss, aud or lifetime.
+          const denied = allow(['POST']);
+          if (denied) return denied;
+          const body = (await readJson()) as Record<string, unknown>;
+          if (typeof body['provider'] !== 'string') return bad('"provider" must be a string');
+          const claims = body['claims'];
+          if (!claims || typeof claims !== 'object' || Array.isArray(claims))
+            return bad('"claims" must be an object');
+          const ctx = this.provider(body['provider']);
+          const header = body['header'];
+          const token = await ctx.keys.sign(claims as Record<string, unknown>, {
+            ...(header && typeof header === 'object' ? { header: header as Record<string, unknown> } : {}),
+            ...(body['key'] === 'untrusted' ? { key: 'untrusted' as const } : {}),
+          });
+          return json({ token, kid: (await ctx.keys.current()).kid });
+        }
         case '/_mock/clients': {
           if (method === 'GET') {
             return json({
