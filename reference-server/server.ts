@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { createApp, type ReferenceApp } from './app.ts';
+import { type AppParts, createApp, type ReferenceApp } from './app.ts';
 import type { Settings } from './config.ts';
 import { createRuntime, type RuntimeOptions } from './runtime.ts';
 
@@ -23,7 +23,7 @@ export interface RunningReferenceServer {
  */
 export async function startReferenceServer(
   input: Settings | SettingsBuilder,
-  options: RuntimeOptions & { host?: string; port?: number } = {},
+  options: RuntimeOptions & { host?: string; port?: number; parts?: Partial<AppParts> } = {},
 ): Promise<RunningReferenceServer> {
   let app: ReferenceApp | undefined;
   const listener = getRequestListener(
@@ -68,7 +68,7 @@ export async function startReferenceServer(
           oauth: { ...settings.oauth, base_url: settings.oauth.base_url ?? bound },
         };
   try {
-    app = createApp(await createRuntime(effective, options));
+    app = createApp(await createRuntime(effective, options), options.parts);
   } catch (error) {
     server.close();
     throw error;

@@ -25,7 +25,7 @@ export class SuiteError extends Error {
 export const suitesDir = fileURLToPath(new URL('../suites/', import.meta.url));
 export const suiteSchemaPath = join(suitesDir, 'suite.schema.json');
 
-const STEP_KEYS = ['as', 'title', 'timeout_ms'];
+const STEP_KEYS = ['as', 'title', 'timeout_ms', 'when'];
 
 let validator: ValidateFunction | undefined;
 function validate() {
@@ -60,6 +60,7 @@ function parseStep(raw: Record<string, unknown>, line: number | undefined): Step
     ...(typeof raw['as'] === 'string' ? { as: raw['as'] } : {}),
     ...(typeof raw['title'] === 'string' ? { title: raw['title'] } : {}),
     ...(typeof raw['timeout_ms'] === 'number' ? { timeoutMs: raw['timeout_ms'] } : {}),
+    ...(typeof raw['when'] === 'string' ? { when: raw['when'] } : {}),
     ...(line ? { line } : {}),
   };
 }
@@ -113,7 +114,7 @@ function expandMatrix(
  */
 export function loadSuiteText(text: string, file: string, personaIds: string[] = []): SuiteDef {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     throw new SuiteError(file, e.linePos?.[0]?.line, '', `not valid YAML (${e.message.split('\n')[0]})`);

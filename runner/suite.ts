@@ -27,6 +27,8 @@ export interface Step {
   as?: string;
   title?: string;
   timeoutMs?: number;
+  /** Run the step only when this reference is set (`\${auth.code}`); otherwise it is skipped. */
+  when?: string;
   /** Source position, for messages. */
   line?: number;
 }
