@@ -225,7 +225,7 @@ describe.each(REMOTE_BACKENDS)('remote backend %s', (backend) => {
   it('accepts a token the IdP issued for alice and names U1', async () => {
     const token = await idpToken(MOCK_PROVIDER[backend]!, 'alice', server.mcpUrl);
     const who = await whoami(server, token);
-    expect(who.status).toBe(200);
+    expect(who.status, String(who.body)).toBe(200);
     expect((who.body as Record<string, any>)['result'].structuredContent.user.id).toBe('U1');
   });
 

@@ -58,6 +58,14 @@ function buildServer(principal: Principal): McpServer {
  * @see https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#streamable-http
  */
 export async function handleMcp(request: Request, principal: Principal): Promise<Response> {
+  // Stateless: no standalone SSE stream to GET and no session to DELETE, so both are 405 (the
+  // transport spec allows it); the SDK would otherwise answer GET with a stream that ends at once.
+  if (request.method !== 'POST') {
+    return new Response(
+      JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed.' }, id: null }),
+      { status: 405, headers: { 'content-type': 'application/json', allow: 'POST' } },
+    );
+  }
   const server = buildServer(principal);
   const transport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: undefined,

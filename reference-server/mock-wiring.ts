@@ -130,6 +130,8 @@ export function mockIdpOverrides(
       return {
         auth: backend,
         oauth: { base_url: server.baseUrl, project_id: DESCOPE_PROJECT, config_url: e['discovery'] },
+        // The JWKS sits at {origin}/{project}/...; standalone, the mock serves it under its prefix.
+        upstream: { descope: { jwks_uri: e['jwks'] } },
       };
     case 'jwt':
       return {

@@ -144,6 +144,11 @@ describe('generic jwt backend', () => {
     );
   });
 
+  it("refuses Keycloak's HMAC-signed refresh token presented as an access token", async () => {
+    const { refresh_token: refresh } = await userTokens(idp, 'oidc', 'alice', { resource: RESOURCE });
+    await expectRejected((await backend()).verify(refresh as string), '"alg" HS512 is not accepted');
+  });
+
   it('compares the issuer exactly: a trailing slash more is another issuer', async () => {
     await expectRejected(
       (await backend({ 'jwt.issuer': `${issuer}/` })).verify(await token('alice')),

@@ -39,7 +39,7 @@ export function rememberedClients(rt: Runtime, request: Request): string[] {
  */
 export async function authorize(rt: Runtime, request: Request): Promise<Response> {
   if (request.method !== 'GET')
-    return errorPage(405, 'invalid_request', 'use GET for the authorization endpoint');
+    return errorPage(405, 'invalid_request', 'use GET for the authorization endpoint', { allow: 'GET' });
   const url = new URL(request.url);
   const params = url.searchParams;
   const repeated = noRepeats(params);

@@ -41,6 +41,9 @@ export async function takeBoundTransaction(
 export async function callback(rt: Runtime, request: Request): Promise<Response> {
   if (rt.backend?.kind !== 'proxy')
     return errorPage(404, 'not_found', 'this server has no upstream callback');
+  // Our upstreams answer in the query (response_mode=query), so the callback is a GET only.
+  if (request.method !== 'GET')
+    return errorPage(405, 'invalid_request', 'use GET for the sign-in callback', { allow: 'GET' });
   const params = new URL(request.url).searchParams;
   const state = params.get('state');
   const found = state ? await rt.store.getTransactionByUpstreamState(state) : undefined;

@@ -38,7 +38,10 @@ export async function authenticateClient(
   request: Request,
   params: URLSearchParams,
 ): Promise<ClientAuthResult> {
-  const fromHeader = basic(request.headers.get('authorization'));
+  const header = request.headers.get('authorization');
+  const fromHeader = basic(header);
+  // RFC 6749 5.2: a client that tried the Authorization header, even unreadably, gets a challenge.
+  const triedHeader = fromHeader !== undefined || (header !== null && /^basic(\s|$)/i.test(header));
   const bodyId = params.get('client_id') ?? undefined;
   const clientId = fromHeader?.id ?? bodyId;
   const fail = (description: string) => ({
@@ -47,7 +50,7 @@ export async function authenticateClient(
       'invalid_client',
       description,
       401,
-      fromHeader ? { 'www-authenticate': 'Basic realm="token", charset="UTF-8"' } : {},
+      triedHeader ? { 'www-authenticate': 'Basic realm="token", charset="UTF-8"' } : {},
     ),
   });
   if (!clientId) return fail('client authentication failed: no client_id');

@@ -146,7 +146,7 @@ async function approve(
  */
 export async function consent(rt: Runtime, request: Request): Promise<Response> {
   if (request.method !== 'POST')
-    return errorPage(405, 'invalid_request', 'use POST to answer the consent page');
+    return errorPage(405, 'invalid_request', 'use POST to answer the consent page', { allow: 'POST' });
   const origin = request.headers.get('origin');
   const ours = new URL(rt.urls.issuer).origin;
   if ((origin !== null && origin !== ours) || request.headers.get('sec-fetch-site') === 'cross-site') {

@@ -65,7 +65,8 @@ export async function login(rt: Runtime, request: Request): Promise<Response> {
       { 'set-cookie': setCookie('mcp_login_csrf', csrf, { secure: false, sameSite: 'Strict', maxAge: 600 }) },
     );
   }
-  if (request.method !== 'POST') return errorPage(405, 'invalid_request', 'use GET or POST');
+  if (request.method !== 'POST')
+    return errorPage(405, 'invalid_request', 'use GET or POST', { allow: 'GET, POST' });
   const origin = request.headers.get('origin');
   if (origin !== null && origin !== new URL(rt.urls.issuer).origin) {
     return errorPage(403, 'access_denied', 'the sign-in form was posted from another site');

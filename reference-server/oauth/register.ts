@@ -84,6 +84,16 @@ export async function register(rt: Runtime, request: Request): Promise<Response>
       return registrationError(`"${field}" must be a string of at most 512 characters`);
     }
   }
+  // RFC 7591 2: `contacts` is an array of strings (e-mail addresses).
+  const contacts = body['contacts'];
+  if (
+    contacts !== undefined &&
+    (!Array.isArray(contacts) ||
+      contacts.length > 10 ||
+      contacts.some((c) => typeof c !== 'string' || c.length > 512))
+  ) {
+    return registrationError('"contacts" must be an array of at most 10 strings');
+  }
   if (!underRateLimit(rt)) {
     return oauthError('too_many_requests', 'too many registrations; try again in a minute', 429, {
       'retry-after': '60',

@@ -68,17 +68,28 @@ code{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}button{font-siz
  * (unknown client, unregistered redirect_uri), and what the callback shows when the sign-in
  * cannot finish. Never a redirect (RFC 6749 4.1.2.1; edge 12).
  */
-export function errorPage(status: number, error: string, description: string): Response {
+export function errorPage(
+  status: number,
+  error: string,
+  description: string,
+  headers: Record<string, string> = {},
+): Response {
   return page(
     'Sign-in error',
     `<h1>Sign-in error</h1><p><strong id="error">${escapeHtml(error)}</strong></p><p id="error_description">${escapeHtml(description)}</p>`,
     status,
+    headers,
   );
 }
 
-/** A 302 to the client's redirect URI with parameters in the query (RFC 6749 4.1.2). */
+/**
+ * A 302 to the client's redirect URI with parameters in the query (RFC 6749 4.1.2); an
+ * `error_description` keeps to the characters RFC 6749 4.1.2.1 allows (no `"` or `\`).
+ */
 export function redirectTo(uri: string, params: Record<string, string | undefined>): Response {
   const target = new URL(uri);
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) target.searchParams.set(k, v);
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined) target.searchParams.set(k, k === 'error_description' ? cleanDescription(v) : v);
+  }
   return new Response(null, { status: 302, headers: { location: target.toString(), ...NO_STORE } });
 }

@@ -5,6 +5,7 @@ import { authenticateClient } from './client-auth.ts';
 import { grantClaims } from './complete.ts';
 import { s256 } from './consent.ts';
 import { readForm } from './form.ts';
+import { validateRedirectUri } from './redirect-uri.ts';
 import { noStoreJson, oauthError } from './responses.ts';
 
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -51,10 +52,15 @@ async function issueTokens(
   });
 }
 
-/** Why a code check refused the redemption (the code stays redeemable; edge 21, 22, 25). */
-function checkCode(client: ClientRecord, params: URLSearchParams) {
+/** Why a code check refused the redemption (the code stays redeemable; edge 12, 21, 22, 25). */
+function checkCode(rt: Runtime, client: ClientRecord, params: URLSearchParams) {
   return (code: CodeRecord): string | undefined => {
     if (code.clientId !== client.clientId) return 'the code was issued to another client';
+    // The policy holds here too (redirect-uri.ts `checkRedirectUri`; edge 12): a URI the policy
+    // stopped allowing after /authorize does not get its code redeemed.
+    if (!validateRedirectUri(code.redirectUri, rt.redirectPolicy).ok) {
+      return 'the code\'s "redirect_uri" is no longer allowed by this server';
+    }
     const redirectUri = params.get('redirect_uri');
     if (code.redirectUriProvided && redirectUri !== code.redirectUri) {
       return '"redirect_uri" differs from the one sent to the authorization endpoint';
@@ -85,7 +91,7 @@ async function authorizationCode(
   if (resource !== null && resource !== rt.urls.resource) {
     return oauthError('invalid_target', `"resource" must be ${rt.urls.resource}`);
   }
-  const result = await rt.store.consumeCode(hashToken(code), checkCode(client, params));
+  const result = await rt.store.consumeCode(hashToken(code), checkCode(rt, client, params));
   if (!result.ok) {
     switch (result.reason) {
       case 'unknown':
