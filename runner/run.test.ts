@@ -19,7 +19,10 @@ beforeAll(async () => {
   await seedUsers(store, loadPersonas());
   server = await startReferenceServer(
     ({ baseUrl }) =>
-      loadSettings({ env: {}, overrides: { ...mockIdpOverrides('github', providers, { baseUrl }), server: { storage: 'memory' } } }),
+      loadSettings({
+        env: {},
+        overrides: { ...mockIdpOverrides('github', providers, { baseUrl }), server: { storage: 'memory' } },
+      }),
     { store, log: silentLogger },
   );
 });
@@ -37,8 +40,21 @@ describe('runConformance against the reference server', () => {
       identity: WHOAMI_PROBE,
       userStore: true,
     });
-    const failed = result.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed' && c.status !== 'skipped');
-    expect(failed.map((c) => `${c.id}: ${c.reason ?? c.checks.filter((k) => k.status === 'fail').map((k) => k.message).join('; ')}`)).toEqual([]);
+    const failed = result.suites
+      .flatMap((s) => s.cases)
+      .filter((c) => c.status !== 'passed' && c.status !== 'skipped');
+    expect(
+      failed.map(
+        (c) =>
+          `${c.id}: ${
+            c.reason ??
+            c.checks
+              .filter((k) => k.status === 'fail')
+              .map((k) => k.message)
+              .join('; ')
+          }`,
+      ),
+    ).toEqual([]);
     expect(result.exitCode).toBe(0);
   });
 });
