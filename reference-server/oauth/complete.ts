@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { UpstreamIdentity, UpstreamTokens } from '../backends/types.ts';
-import { passthroughClaims } from '../claims.ts';
 import type { Runtime } from '../runtime.ts';
 import type { TransactionRecord } from '../store/types.ts';
 import { generateOpaqueToken, hashToken } from '../tokens/hash.ts';
@@ -43,7 +42,7 @@ export async function completeAuthorization(
     ...(txn.resource ? { resource: txn.resource } : {}),
     createdAt: now,
   });
-  const claims = passthroughClaims(identity.claims, rt.settings.claims);
+  const claims = rt.claims(identity.claims, rt.settings.claims);
   const secrets: GrantSecrets = { ...(tokens ? { tokens } : {}), claims };
   const recordId = randomUUID();
   await rt.store.putUpstreamTokens({

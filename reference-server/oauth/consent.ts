@@ -19,8 +19,12 @@ function sameHash(value: string | undefined, hash: unknown): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** CSP form-action sources that let the redirect chain reach the client (edge 35). */
-function formActionSources(rt: Runtime, txn: TransactionRecord): string {
+/**
+ * CSP form-action sources that let the redirect chain reach the client (edge 35): Chromium checks
+ * form-action on every redirect that follows a form submission, so our consent and login forms
+ * must allow the client's redirect URI (and, for a proxy, the upstream) besides ourselves.
+ */
+export function formActionSources(rt: Runtime, txn: TransactionRecord): string {
   const sources = new Set(["'self'"]);
   const target = new URL(txn.redirectUri);
   sources.add(target.protocol === 'http:' || target.protocol === 'https:' ? target.origin : target.protocol);

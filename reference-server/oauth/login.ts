@@ -5,10 +5,11 @@ import type { Runtime } from '../runtime.ts';
 import { hashToken } from '../tokens/hash.ts';
 import { takeBoundTransaction } from './callback.ts';
 import { completeAuthorization } from './complete.ts';
+import { formActionSources } from './consent.ts';
 import { readCookies, setCookie } from './cookies.ts';
 import { readForm } from './form.ts';
 import { endpoints } from './metadata.ts';
-import { errorPage, escapeHtml, page } from './responses.ts';
+import { errorPage, escapeHtml, page, pageHeaders } from './responses.ts';
 
 let personasCache: Persona[] | undefined;
 function personas(): Persona[] {
@@ -62,7 +63,11 @@ export async function login(rt: Runtime, request: Request): Promise<Response> {
 <input type="hidden" name="txn" value="${escapeHtml(txn.id)}"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
 <ul>${items}</ul></form>`,
       200,
-      { 'set-cookie': setCookie('mcp_login_csrf', csrf, { secure: false, sameSite: 'Strict', maxAge: 600 }) },
+      {
+        // The POST ends in a redirect to the client, which form-action must allow (edge 35).
+        ...pageHeaders(formActionSources(rt, txn)),
+        'set-cookie': setCookie('mcp_login_csrf', csrf, { secure: false, sameSite: 'Strict', maxAge: 600 }),
+      },
     );
   }
   if (request.method !== 'POST')

@@ -36,13 +36,19 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
-/** Headers every HTML page of ours carries: no framing, no caching, no referrer. */
+/**
+ * Headers every HTML page of ours carries: no framing, no caching, no referrer to other origins.
+ * `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with the
+ * page's own form POST (Fetch, "serializing a request origin"), which the Origin check of
+ * /consent and /login must refuse; other origins (upstream, client) still get no Referer.
+ * @see https://fetch.spec.whatwg.org/#serializing-a-request-origin
+ */
 export function pageHeaders(formAction = "'self'"): Record<string, string> {
   return {
     'content-type': 'text/html; charset=utf-8',
     'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
     'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
+    'referrer-policy': 'same-origin',
     'x-content-type-options': 'nosniff',
     ...NO_STORE,
   };

@@ -124,11 +124,16 @@ describe('edge 21: codes are bound to their client and redirect URI, and short-l
     const client = await registerClient(main);
     const thief = await registerClient(main, { token_endpoint_auth_method: 'client_secret_basic' });
     const s = await signIn(main, client);
-    const a = await redeem(main, s, { client_id: undefined }, {
-      kind: 'basic',
-      id: thief.client_id,
-      secret: thief.client_secret!,
-    });
+    const a = await redeem(
+      main,
+      s,
+      { client_id: undefined },
+      {
+        kind: 'basic',
+        id: thief.client_id,
+        secret: thief.client_secret!,
+      },
+    );
     expectOAuthError(a, 400, 'invalid_grant');
     expect((await redeem(main, s)).status).toBe(200);
   });
@@ -136,7 +141,11 @@ describe('edge 21: codes are bound to their client and redirect URI, and short-l
   it('invalid_grant for another redirect_uri of the same client', async () => {
     const client = await registerClient(main, { redirect_uris: [CALLBACK, 'http://127.0.0.1:7777/two'] });
     const s = await signIn(main, client);
-    expectOAuthError(await redeem(main, s, { redirect_uri: 'http://127.0.0.1:7777/two' }), 400, 'invalid_grant');
+    expectOAuthError(
+      await redeem(main, s, { redirect_uri: 'http://127.0.0.1:7777/two' }),
+      400,
+      'invalid_grant',
+    );
     expect((await redeem(main, s)).status).toBe(200);
   });
 
@@ -144,7 +153,9 @@ describe('edge 21: codes are bound to their client and redirect URI, and short-l
     expect(() => loadSettings({ env: {}, overrides: { auth: 'in-memory', 'tokens.code_ttl': 601 } })).toThrow(
       ConfigError,
     );
-    expect(loadSettings({ env: {}, overrides: { auth: 'in-memory' } }).tokens.code_ttl).toBeLessThanOrEqual(600);
+    expect(loadSettings({ env: {}, overrides: { auth: 'in-memory' } }).tokens.code_ttl).toBeLessThanOrEqual(
+      600,
+    );
   });
 
   it('an expired code is invalid_grant', async () => {
@@ -171,7 +182,12 @@ describe('edge 22: token endpoint client authentication', () => {
 
   it('client_secret_basic: 401 invalid_client for a wrong, missing or misplaced secret; the code survives', async () => {
     const s = await signIn(main, basic);
-    const wrong = await redeem(main, s, {}, { kind: 'basic', id: basic.client_id, secret: `${basic.client_secret}x` });
+    const wrong = await redeem(
+      main,
+      s,
+      {},
+      { kind: 'basic', id: basic.client_id, secret: `${basic.client_secret}x` },
+    );
     expectOAuthError(wrong, 401, 'invalid_client');
     expect(wrong.headers.get('www-authenticate')).toMatch(/^Basic /);
     expectOAuthError(await redeem(main, s, {}, { kind: 'none' }), 401, 'invalid_client');
@@ -265,7 +281,7 @@ describe('edge 24: refresh rotation with reuse detection', () => {
     expectTokenRefused(await mcpRequest(main.mcpUrl, bearer(first.access_token)), main);
   });
 
-  it("a refresh token presented by another client is invalid_grant", async () => {
+  it('a refresh token presented by another client is invalid_grant', async () => {
     const client = await registerClient(main);
     const thief = await registerClient(main);
     const tokens = await tokensFor(main, await signIn(main, client));
@@ -277,7 +293,10 @@ describe('edge 24: refresh rotation with reuse detection', () => {
     let clock: TestClock;
     beforeAll(async () => {
       clock = new TestClock();
-      graceful = await startServer(mock, 'github', { clock, overrides: { 'tokens.refresh_reuse_grace': 30 } });
+      graceful = await startServer(mock, 'github', {
+        clock,
+        overrides: { 'tokens.refresh_reuse_grace': 30 },
+      });
     });
     afterAll(() => graceful.stop());
 
@@ -313,7 +332,7 @@ describe('edge 25: audience binding (RFC 8707)', () => {
     expect(claims.iss).toBe(main.url);
   });
 
-  it("a token of this server is refused by another server (another issuer and resource)", async () => {
+  it('a token of this server is refused by another server (another issuer and resource)', async () => {
     expectTokenRefused(await mcpRequest(other.mcpUrl, bearer(tokens.access_token)), other);
   });
 
@@ -356,7 +375,11 @@ describe('edge 25: audience binding (RFC 8707)', () => {
 
   it('invalid_target at refresh for another resource, without spending the refresh token', async () => {
     const fresh = await tokensFor(main, await signIn(main, client));
-    expectOAuthError(await refresh(main, client, fresh.refresh_token, { resource: other.mcpUrl }), 400, 'invalid_target');
+    expectOAuthError(
+      await refresh(main, client, fresh.refresh_token, { resource: other.mcpUrl }),
+      400,
+      'invalid_target',
+    );
     expect((await refresh(main, client, fresh.refresh_token)).status).toBe(200);
   });
 });
@@ -393,13 +416,17 @@ describe.each(['github', 'google'] as AuthBackend[])('edge 26: no token passthro
     const issued = issuedByMock(mock, since);
     expect(issued.map((e) => e.kind)).toEqual(expect.arrayContaining(['code', 'access_token']));
     const everything = seen.join('\n');
-    for (const entry of issued) expect(everything, `${entry.kind} of the IdP leaked`).not.toContain(entry.value);
+    for (const entry of issued)
+      expect(everything, `${entry.kind} of the IdP leaked`).not.toContain(entry.value);
 
     for (const token of [tokens.access_token, refreshed.access_token]) {
       expect(decodeJwt(token).iss).toBe(target.url);
       expect(decodeProtectedHeader(token).kid).toBe(
-        ((await (await fetch(`${target.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> })
-          .keys[0]!.kid,
+        (
+          (await (await fetch(`${target.url}/.well-known/jwks.json`)).json()) as {
+            keys: Array<{ kid: string }>;
+          }
+        ).keys[0]!.kid,
       );
     }
   });
@@ -409,7 +436,8 @@ describe.each(['github', 'google'] as AuthBackend[])('edge 26: no token passthro
     await signIn(target, await registerClient(target));
     const upstream = issuedByMock(mock, since).filter((e) => e.kind !== 'code');
     expect(upstream.length).toBeGreaterThan(0);
-    for (const entry of upstream) expectTokenRefused(await mcpRequest(target.mcpUrl, bearer(entry.value)), target);
+    for (const entry of upstream)
+      expectTokenRefused(await mcpRequest(target.mcpUrl, bearer(entry.value)), target);
   });
 });
 
@@ -421,7 +449,11 @@ describe('edge 27: token responses are not cached; error bodies are registered a
     expect(issued.status).toBe(200);
     expect(issued.headers.get('cache-control')).toBe('no-store');
     expect(issued.headers.get('pragma')).toBe('no-cache');
-    const refreshed = await refresh(main, client, (jsonOf(issued) as { refresh_token: string }).refresh_token);
+    const refreshed = await refresh(
+      main,
+      client,
+      (jsonOf(issued) as { refresh_token: string }).refresh_token,
+    );
     expect(refreshed.status).toBe(200);
     expect(refreshed.headers.get('cache-control')).toBe('no-store');
   });
@@ -430,26 +462,53 @@ describe('edge 27: token responses are not cached; error bodies are registered a
     const client = await registerClient(main);
     const form = (fields: Record<string, string>) => tokenRequest(main, fields);
     const cases: Array<[Promise<Answer>, number, string]> = [
-      [form({ grant_type: 'password\r\nX-Injected: 1\t', client_id: client.client_id }), 400, 'unsupported_grant_type'],
+      [
+        form({ grant_type: 'password\r\nX-Injected: 1\t', client_id: client.client_id }),
+        400,
+        'unsupported_grant_type',
+      ],
       [form({ client_id: client.client_id }), 400, 'invalid_request'],
       [form({ grant_type: 'authorization_code', client_id: client.client_id }), 400, 'invalid_request'],
       [
-        form({ grant_type: 'authorization_code', code: 'bad\r\ncode\t"x"', code_verifier: 'v'.repeat(43), client_id: client.client_id }),
+        form({
+          grant_type: 'authorization_code',
+          code: 'bad\r\ncode\t"x"',
+          code_verifier: 'v'.repeat(43),
+          client_id: client.client_id,
+        }),
         400,
         'invalid_grant',
       ],
-      [form({ grant_type: 'refresh_token', refresh_token: 'rt_\nnope', client_id: client.client_id }), 400, 'invalid_grant'],
-      [form({ grant_type: 'authorization_code', code: 'x', client_id: 'unknown\r\nclient' }), 401, 'invalid_client'],
+      [
+        form({ grant_type: 'refresh_token', refresh_token: 'rt_\nnope', client_id: client.client_id }),
+        400,
+        'invalid_grant',
+      ],
+      [
+        form({ grant_type: 'authorization_code', code: 'x', client_id: 'unknown\r\nclient' }),
+        401,
+        'invalid_client',
+      ],
       [form({ grant_type: 'authorization_code', code: 'x' }), 401, 'invalid_client'],
       [
-        form({ grant_type: 'authorization_code', code: 'x', client_id: client.client_id, resource: 'https://e.example/\r\n' }),
+        form({
+          grant_type: 'authorization_code',
+          code: 'x',
+          client_id: client.client_id,
+          resource: 'https://e.example/\r\n',
+        }),
         400,
         'invalid_target',
       ],
       [
-        tokenRequest(main, { grant_type: 'authorization_code', code: 'x', client_id: client.client_id }, { kind: 'none' }, {
-          'content-type': 'application/json',
-        }),
+        tokenRequest(
+          main,
+          { grant_type: 'authorization_code', code: 'x', client_id: client.client_id },
+          { kind: 'none' },
+          {
+            'content-type': 'application/json',
+          },
+        ),
         400,
         'invalid_request',
       ],
@@ -469,7 +528,10 @@ describe('edge 27: token responses are not cached; error bodies are registered a
         answer(
           await fetch(`${main.url}/token`, {
             method: 'POST',
-            headers: { authorization: basicHeader('no-such-client', 'x'), 'content-type': 'application/x-www-form-urlencoded' },
+            headers: {
+              authorization: basicHeader('no-such-client', 'x'),
+              'content-type': 'application/x-www-form-urlencoded',
+            },
             body: 'grant_type=authorization_code&code=x',
           }),
         ),

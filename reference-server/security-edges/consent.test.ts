@@ -325,7 +325,9 @@ describe('edge 5: the consent page names the client and the exact redirect URI, 
       '<strong id="client-name">&#60;img src=x onerror=alert(1)&#62; Evil &#38; &#34;Co&#34;</strong>',
     );
     expect(page.body).toContain(`<code id="client-id">${client.client_id}</code>`);
-    expect(page.body).toContain('<code id="redirect-uri">http://127.0.0.1:7777/cb?tenant=a&#38;next=b</code>');
+    expect(page.body).toContain(
+      '<code id="redirect-uri">http://127.0.0.1:7777/cb?tenant=a&#38;next=b</code>',
+    );
     const csp = page.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("frame-ancestors 'none'");
     expect(page.headers.get('x-frame-options')).toBe('DENY');
@@ -341,5 +343,96 @@ describe('edge 5: the consent page names the client and the exact redirect URI, 
     );
     expect(page.body).toContain(`<code id="redirect-uri">${requested}</code>`);
     expect(page.body).not.toContain(CALLBACK);
+  });
+});
+
+/**
+ * Whether a URL is allowed by a CSP source list (CSP3 6.7.2: `'self'`, a scheme source `x:`, or
+ * a host source with scheme, host and port). Enough for the sources our pages send.
+ */
+function allowedBy(sources: string[], url: string, self: string): boolean {
+  const u = new URL(url);
+  return sources.some((source) => {
+    if (source === "'self'") return u.origin === new URL(self).origin;
+    if (/^[a-z][a-z0-9+.-]*:$/i.test(source)) return u.protocol === source.toLowerCase();
+    try {
+      const s = new URL(source);
+      return s.protocol === u.protocol && s.host === u.host;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function formAction(headers: Headers): string[] {
+  const csp = headers.get('content-security-policy') ?? '';
+  const directive = csp
+    .split(';')
+    .map((d) => d.trim())
+    .find((d) => d.startsWith('form-action '));
+  expect(directive, csp).toBeDefined();
+  return directive!.split(/\s+/).slice(1);
+}
+
+describe("edge 35: the pages' CSP form-action lets the redirect chain reach the client", () => {
+  const redirects = ['cursor://anysphere.cursor-retrieval/oauth/callback', 'http://127.0.0.1:7777/cb'];
+
+  for (const redirectUri of redirects) {
+    it(`github: every hop after the consent POST is allowed, up to ${redirectUri}`, async () => {
+      const client = await registerClient(target, { redirect_uris: [redirectUri] });
+      const agent = new HttpAgent();
+      const { page, form } = await openConsent(agent, authorization(target, client).url);
+      const sources = formAction(page.headers);
+      expect(sources).not.toContain("'none'");
+      mock.idp.nextLogin('alice', { provider: 'github' });
+      const nav = await agent.submit(
+        form,
+        { name: 'action', value: 'approve' },
+        { stopAt: atRedirect(redirectUri) },
+      );
+      expect(nav.stoppedAt!.startsWith(redirectUri)).toBe(true);
+      const targets = [
+        form.action,
+        ...nav.hops.map((h) => h.response?.headers['location']).filter(Boolean),
+        nav.stoppedAt!,
+      ];
+      expect(targets.length).toBeGreaterThanOrEqual(4);
+      for (const url of targets) {
+        expect(
+          allowedBy(sources, new URL(url!, target.url).toString(), target.url),
+          `${url} vs ${sources.join(' ')}`,
+        ).toBe(true);
+      }
+    });
+  }
+
+  it('in-memory: the login form, posted after consent, may also redirect to the client', async () => {
+    const memory = await startServer(mock, 'in-memory');
+    try {
+      for (const redirectUri of redirects) {
+        const client = await registerClient(memory, { redirect_uris: [redirectUri] });
+        const agent = new HttpAgent();
+        const { page, form } = await openConsent(agent, authorization(memory, client).url);
+        const consentSources = formAction(page.headers);
+        const toLogin = await agent.submit(form, { name: 'action', value: 'approve' });
+        const login = toLogin.final!;
+        expect(login.status).toBe(200);
+        expect(allowedBy(consentSources, login.url, memory.url)).toBe(true);
+        const loginSources = formAction(login.headers);
+        const loginForm = parseForms(login.body, login.url)[0]!;
+        const done = await agent.submit(
+          loginForm,
+          { name: 'persona', value: 'alice' },
+          { stopAt: atRedirect(redirectUri) },
+        );
+        expect(done.stoppedAt!.startsWith(redirectUri)).toBe(true);
+        expect(new URL(done.stoppedAt!).searchParams.get('code')).toBeTruthy();
+        for (const url of [loginForm.action, done.stoppedAt!]) {
+          expect(allowedBy(loginSources, url, memory.url), `${url} vs ${loginSources.join(' ')}`).toBe(true);
+        }
+      }
+    } finally {
+      await memory.stop();
+    }
   });
 });

@@ -211,10 +211,7 @@ export async function registerClient(
 // Authorization
 
 /** The authorization request of a client: S256 PKCE, a state, our resource; `undefined` drops a parameter. */
-export function authorizeUrl(
-  target: Target,
-  params: Record<string, string | undefined>,
-): string {
+export function authorizeUrl(target: Target, params: Record<string, string | undefined>): string {
   const url = new URL(`${target.url}/authorize`);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
   return url.toString();
@@ -332,7 +329,10 @@ export async function signIn(
   const agent = options.agent ?? new HttpAgent();
   const { form } = await openConsent(agent, auth.url);
   const navigation = await approveAndSignIn(target, agent, form, persona, auth.redirectUri);
-  expect(navigation.stoppedAt, `no redirect to the client: ${navigation.final?.body.slice(0, 300)}`).toBeDefined();
+  expect(
+    navigation.stoppedAt,
+    `no redirect to the client: ${navigation.final?.body.slice(0, 300)}`,
+  ).toBeDefined();
   const back = new URL(navigation.stoppedAt!);
   const code = back.searchParams.get('code');
   expect(code, `no code: ${back}`).toBeTruthy();
@@ -451,9 +451,7 @@ export async function mcpRequest(
   const headers: Record<string, string> = { accept: 'application/json, text/event-stream' };
   if (authorization !== undefined) headers['authorization'] = authorization;
   if (method === 'POST') headers['content-type'] = 'application/json';
-  return answer(
-    await fetch(mcpUrl, { method, headers, ...(method === 'POST' ? { body: WHOAMI } : {}) }),
-  );
+  return answer(await fetch(mcpUrl, { method, headers, ...(method === 'POST' ? { body: WHOAMI } : {}) }));
 }
 
 export interface WhoAmI {
@@ -537,6 +535,58 @@ export function expectErrorPage(a: Answer, status: number, error: string): void 
   expect(a.headers.get('x-frame-options')).toBe('DENY');
   expect(a.body).toContain(`<strong id="error">${error}</strong>`);
   expect(a.body).not.toMatch(/name="action" value="approve"/);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens the IdP issues itself (remote and jwt backends)
+
+/**
+ * A token the mock IdP issues for `persona` with its default client: the code flow with S256
+ * PKCE and an RFC 8707 `resource`, the persona queued so the mock approves at once.
+ */
+export async function idpTokens(
+  mock: RunningMockIdp,
+  provider: string,
+  persona: string,
+  options: { scope?: string; resource?: string } = {},
+): Promise<Record<string, unknown>> {
+  const p = providerOf(mock, provider);
+  const { verifier, challenge } = pkce();
+  mock.idp.nextLogin(persona, { provider });
+  const url = new URL(p.endpoints['authorize']!);
+  const params: Record<string, string | undefined> = {
+    client_id: p.client.client_id,
+    redirect_uri: CALLBACK,
+    response_type: 'code',
+    scope: options.scope ?? 'openid email profile',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: randomState(),
+    resource: options.resource,
+  };
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+  const authorize = await fetch(url, { redirect: 'manual' });
+  const location = authorize.headers.get('location');
+  if (!location) throw new Error(`${provider} authorize answered ${authorize.status}`);
+  const code = new URL(location).searchParams.get('code');
+  if (!code) throw new Error(`${provider} sent no code: ${location}`);
+  const res = await fetch(p.endpoints['token']!, {
+    method: 'POST',
+    headers: {
+      authorization: basicHeader(p.client.client_id, p.client.client_secret!),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: CALLBACK,
+      ...(options.resource ? { resource: options.resource } : {}),
+    }),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200) throw new Error(`${provider} token: ${res.status} ${JSON.stringify(body)}`);
+  return body;
 }
 
 // ---------------------------------------------------------------------------------------------

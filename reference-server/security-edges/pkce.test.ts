@@ -74,7 +74,11 @@ describe('edge 18: the code_verifier must match (RFC 7636 4.6)', () => {
     // A 42-character verifier is below RFC 7636 4.1's minimum even though its challenge matches.
     const short = randomBytes(42).toString('base64url').slice(0, 42);
     const s = await signIn(target, client, 'alice', { extra: { code_challenge: s256(short) } });
-    expectOAuthError(await redeem(target, s, { code_verifier: randomBytes(32).toString('base64url') }), 400, 'invalid_grant');
+    expectOAuthError(
+      await redeem(target, s, { code_verifier: randomBytes(32).toString('base64url') }),
+      400,
+      'invalid_grant',
+    );
     expectOAuthError(await redeem(target, s, { code_verifier: undefined }), 400, 'invalid_grant');
     expectOAuthError(await redeem(target, s, { code_verifier: short }), 400, 'invalid_grant');
     // The challenge itself is not a verifier.
@@ -138,12 +142,20 @@ describe('edge 19: our own state, PKCE pair and fixed callback toward the upstre
     const first = authorization(target, client);
     const { form: form1 } = await openConsent(agent, first.url);
     mock.idp.nextLogin('alice', { provider: 'github' });
-    const cb1 = await agent.submit(form1, { name: 'action', value: 'approve' }, { stopAt: (u) => u.startsWith(`${callback}?`) });
+    const cb1 = await agent.submit(
+      form1,
+      { name: 'action', value: 'approve' },
+      { stopAt: (u) => u.startsWith(`${callback}?`) },
+    );
     const code1 = new URL(cb1.stoppedAt!).searchParams.get('code')!;
     const second = authorization(target, client);
     const { form: form2 } = await openConsent(agent, second.url);
     mock.idp.nextLogin('bob', { provider: 'github' });
-    const cb2 = await agent.submit(form2, { name: 'action', value: 'approve' }, { stopAt: (u) => u.startsWith(`${callback}?`) });
+    const cb2 = await agent.submit(
+      form2,
+      { name: 'action', value: 'approve' },
+      { stopAt: (u) => u.startsWith(`${callback}?`) },
+    );
     // Transaction 2's state with transaction 1's upstream code: exchanged with transaction 2's
     // verifier, which GitHub refuses (the code was issued for another challenge).
     const spliced = new URL(cb2.stoppedAt!);

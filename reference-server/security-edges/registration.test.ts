@@ -21,6 +21,7 @@ import {
   answer,
   authorization,
   CALLBACK,
+  CLEAN_DESCRIPTION,
   expectErrorPage,
   expectOAuthError,
   HttpAgent,
@@ -108,7 +109,10 @@ describe('edge 6: the DCR response never carries the upstream client credentials
 
   it('nor do the metadata documents', async () => {
     const upstream = providerOf(mock, 'github').client;
-    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/oauth-protected-resource/mcp']) {
+    for (const path of [
+      '/.well-known/oauth-authorization-server',
+      '/.well-known/oauth-protected-resource/mcp',
+    ]) {
       const text = await (await fetch(`${open.url}${path}`)).text();
       expect(text).not.toContain(upstream.client_id);
       expect(text).not.toContain(upstream.client_secret!);
@@ -128,7 +132,10 @@ describe('edge 7: no permissive default pattern', () => {
   it('will not even load a configuration with the pattern https://*', () => {
     for (const pattern of ['https://*', 'https://*/*', 'http://*.example.com/cb']) {
       expect(() =>
-        loadSettings({ env: {}, overrides: { auth: 'in-memory', 'registration.redirect_uri_patterns': [pattern] } }),
+        loadSettings({
+          env: {},
+          overrides: { auth: 'in-memory', 'registration.redirect_uri_patterns': [pattern] },
+        }),
       ).toThrow(ConfigError);
     }
   });
@@ -280,7 +287,11 @@ describe('edge 13: exact redirect URI matching; loopback may vary the port only'
   it('refuses a mutated custom-scheme URI', async () => {
     const registered = 'cursor://anysphere.cursor-retrieval/oauth/callback';
     const client = await registerClient(open, { redirect_uris: [registered] });
-    for (const uri of [`${registered}2`, 'Cursor://anysphere.cursor-retrieval/oauth/callback', `${registered}/`]) {
+    for (const uri of [
+      `${registered}2`,
+      'Cursor://anysphere.cursor-retrieval/oauth/callback',
+      `${registered}/`,
+    ]) {
       const res = await new HttpAgent().request(authorization(open, client, { redirect_uri: uri }).url);
       expectErrorPage(res, 400, 'invalid_request');
     }
@@ -323,7 +334,9 @@ describe('edge 14: the code goes only to the exact URI sent to /authorize', () =
     );
     const tampered = new URL(approved.stoppedAt!);
     tampered.searchParams.set('redirect_uri', evil);
-    const done = await agent.navigate(tampered.toString(), { stopAt: (u) => u.startsWith('http://127.0.0.1:') && !u.startsWith(open.url) });
+    const done = await agent.navigate(tampered.toString(), {
+      stopAt: (u) => u.startsWith('http://127.0.0.1:') && !u.startsWith(open.url),
+    });
     const back = new URL(done.stoppedAt!);
     expect(`${back.origin}${back.pathname}`).toBe(CALLBACK);
     expect(back.searchParams.get('code')).toBeTruthy();
@@ -355,14 +368,18 @@ describe('edge 15: open registration is bounded', () => {
     expect(refused).toHaveLength(5);
     for (const a of refused) {
       expect(a.headers.get('retry-after')).toBe('60');
+      // RFC 7591 registers no error code for rate limiting; the status and Retry-After say it.
       const body = jsonOf(a);
-      expect(typeof body['error']).toBe('string');
+      expect(body['error']).toBe('too_many_requests');
+      expect(body['error_description']).toMatch(CLEAN_DESCRIPTION);
       expect(body).not.toHaveProperty('client_id');
     }
     expect(await limited.store.countClients()).toBe(REGISTRATIONS_PER_MINUTE);
     // A minute later the budget is back.
     clock.advance(61);
-    expect((await registerRaw(limited, { redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' })).status).toBe(201);
+    expect(
+      (await registerRaw(limited, { redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none' })).status,
+    ).toBe(201);
   });
 
   it('registrations expire (client_secret_expires_at), and an expired client is refused everywhere', async () => {
