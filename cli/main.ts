@@ -2,9 +2,17 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from './args.ts';
 import { mockIdpCommand } from './mock-idp-command.ts';
 
-const usage = `Usage: conformance <command> [options]
+const usage = `Usage: conformance <server-url> [options]
+       conformance <command> [options]
 
-Commands:
+Check a server:
+  <server-url>       run the conformance suites against this MCP endpoint (http:// or https://);
+                     "conformance run --help" lists the options
+  demo               run every suite against the reference server, for each backend
+  list               list the suites and cases (level, requirement tags, capabilities needed)
+  personas           the users a server's store must hold, and who each persona resolves to
+
+Tools:
   mock-idp           serve the mock multi-provider identity provider on 127.0.0.1
   serve              start the reference MCP server (any backend; --mock-idp for local use)
   users              list, add or seed the reference server's users
@@ -22,12 +30,25 @@ function version(): string {
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Whether `out` is a terminal (colour); false when absent. */
+  isTTY?: boolean;
+  /** Where relative paths start; process.cwd() when absent. */
+  cwd?: string;
 }
 
 const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  isTTY: process.stdout.isTTY === true,
 };
+
+/** `conformance <url>` and `conformance --idp ... <url>`: the first argument is a URL or a flag. */
+function isRunInvocation(command: string): boolean {
+  return (
+    /^https?:\/\//i.test(command) ||
+    (command.startsWith('-') && !['-h', '--help', '-v', '--version'].includes(command))
+  );
+}
 
 /** Parses the command line, runs the command, returns the exit code. Never throws. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
@@ -50,17 +71,42 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return await (await import('./serve-command.ts')).serveCommand(rest, io);
       case 'users':
         return await (await import('./users-command.ts')).usersCommand(rest, io);
+      case 'run':
+        return await (await import('./run-command.ts')).runCommand(rest, io);
+      case 'demo':
+        return await (await import('./demo-command.ts')).demoCommand(rest, io);
+      case 'list':
+        return await (await import('./list-command.ts')).listCommand(rest, io);
+      case 'personas':
+        return await (await import('./personas-command.ts')).personasCommand(rest, io);
       default:
-        throw new UsageError(`unknown command "${command}"`);
+        if (isRunInvocation(command)) {
+          return await (await import('./run-command.ts')).runCommand(argv, io);
+        }
+        throw Object.assign(new UsageError(`unknown command "${command}"`), {
+          hint:
+            /^[\w.-]+(:\d+)?(\/|$)/.test(command) && /[.:]/.test(command)
+              ? `hint: a server URL starts with http:// or https:// (conformance http://${command})`
+              : undefined,
+        });
     }
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`conformance: ${error.message}`);
-      io.err('Run "conformance help" for usage.');
+      const hint = (error as { hint?: unknown }).hint;
+      if (typeof hint === 'string') io.err(hint);
+      io.err(
+        command === 'run' || isRunInvocation(command ?? '')
+          ? 'Run "conformance run --help" for usage.'
+          : ['demo', 'list', 'personas'].includes(command ?? '')
+            ? `Run "conformance ${command} --help" for usage.`
+            : 'Run "conformance help" for usage.',
+      );
       return 2;
     }
-    const e = error as { code?: string; message?: string };
+    const e = error as { code?: string; message?: string; hint?: unknown };
     io.err(`conformance: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(error)}`);
+    if (typeof e.hint === 'string') io.err(e.hint);
     return 2;
   }
 }
