@@ -112,12 +112,14 @@ export function createApp(rt: Runtime, replaced: Partial<AppParts> = {}): Refere
       return withCors(await handleMcp(request, principal));
     }
     if (verifier && (path === prmPath || path === '/.well-known/oauth-protected-resource')) {
-      return withCors(readOnly(request, () => jsonResponse(protectedResourceMetadata(resourceOptions))));
+      return withCors(
+        readOnly(request, () => jsonResponse(parts.protectedResourceMetadata(resourceOptions))),
+      );
     }
     if (ownAs) {
       switch (path) {
         case asMetadataPath:
-          return withCors(readOnly(request, () => jsonResponse(authorizationServerMetadata(rt))));
+          return withCors(readOnly(request, () => jsonResponse(parts.authorizationServerMetadata(rt))));
         case '/.well-known/jwks.json':
           return withCors(readOnly(request, () => jsonResponse(rt.keys.jwks())));
         case '/authorize':

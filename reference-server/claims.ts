@@ -18,16 +18,19 @@ const PROTOCOL_CLAIMS = new Set([
   'event_id',
 ]);
 
+/** What selects the claims of a verified upstream identity for our tokens (a Runtime part). */
+export type ClaimsFilter = (
+  upstream: Record<string, unknown>,
+  settings: ClaimsSettings,
+) => Record<string, unknown>;
+
 /**
  * Selects the claims of a verified upstream identity to carry in our access token: the
  * allow-list (when set) minus the block-list, minus protocol and reserved claims, each at most
  * `max_bytes` of JSON; nested under one claim so nothing can overwrite `iss`, `aud`, `sub`,
  * `exp`, `scope`, `client_id` or the token type (security edge 31).
  */
-export function passthroughClaims(
-  upstream: Record<string, unknown>,
-  settings: ClaimsSettings,
-): Record<string, unknown> {
+export const passthroughClaims: ClaimsFilter = (upstream, settings) => {
   if (!settings.passthrough) return {};
   const selected: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(upstream)) {
@@ -39,4 +42,4 @@ export function passthroughClaims(
     selected[name] = value;
   }
   return Object.keys(selected).length ? { [settings.claim]: selected } : {};
-}
+};

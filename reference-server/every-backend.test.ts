@@ -47,6 +47,11 @@ function pkce() {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
+/** The JSON-RPC answer of the whoami tool. */
+interface WhoamiBody {
+  result: { structuredContent: { user: { id: string; groups: string[] } } };
+}
+
 async function whoami(server: RunningReferenceServer, token: string) {
   const res = await fetch(server.mcpUrl, {
     method: 'POST',
@@ -64,7 +69,7 @@ async function whoami(server: RunningReferenceServer, token: string) {
   });
   return {
     status: res.status,
-    body: res.status === 200 ? ((await res.json()) as Record<string, any>) : await res.text(),
+    body: res.status === 200 ? ((await res.json()) as WhoamiBody) : await res.text(),
   };
 }
 
@@ -129,7 +134,7 @@ async function proxySignIn(server: RunningReferenceServer, backend: AuthBackend,
   expect(issuedUpstream).not.toContain(tokens.access_token);
   const who = await whoami(server, tokens.access_token);
   expect(who.status).toBe(200);
-  return { user: (who.body as Record<string, any>)['result'].structuredContent.user.id as string };
+  return { user: (who.body as WhoamiBody).result.structuredContent.user.id };
 }
 
 const PROXY_BACKENDS: AuthBackend[] = [
@@ -226,7 +231,7 @@ describe.each(REMOTE_BACKENDS)('remote backend %s', (backend) => {
     const token = await idpToken(MOCK_PROVIDER[backend]!, 'alice', server.mcpUrl);
     const who = await whoami(server, token);
     expect(who.status, String(who.body)).toBe(200);
-    expect((who.body as Record<string, any>)['result'].structuredContent.user.id).toBe('U1');
+    expect((who.body as WhoamiBody).result.structuredContent.user.id).toBe('U1');
   });
 
   it('refuses a token that is not the IdP’s', async () => {
@@ -254,7 +259,7 @@ describe.each(['dev-admin', 'dev-public'] as const)('%s', (backend) => {
       }),
     });
     expect(res.status).toBe(200);
-    const user = ((await res.json()) as Record<string, any>)['result'].structuredContent.user;
+    const user = ((await res.json()) as WhoamiBody).result.structuredContent.user;
     expect(user).toMatchObject(backend === 'dev-admin' ? { id: 'U1', groups: ['admin'] } : { id: 'U2' });
   });
 });

@@ -249,9 +249,7 @@ async function expectChallenge(res: Response, status: number, error?: string): P
   expect(res.status, text.slice(0, 200)).toBe(status);
   const challenge = res.headers.get('www-authenticate') ?? '';
   expect(challenge).toMatch(/^Bearer /);
-  expect(challenge).toContain(
-    `resource_metadata="${github.url}/.well-known/oauth-protected-resource/mcp"`,
-  );
+  expect(challenge).toContain(`resource_metadata="${github.url}/.well-known/oauth-protected-resource/mcp"`);
   const body = JSON.parse(text) as { error: string; error_description: string };
   expect(BEARER_ERRORS).toContain(body.error);
   if (error === undefined) expect(challenge).not.toContain('error=');
@@ -275,7 +273,12 @@ function mcpCall(token: string | undefined, init: RequestInit & { headers?: Reco
     },
     body:
       init.body ??
-      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'whoami', arguments: {} },
+      }),
   });
 }
 
@@ -381,7 +384,9 @@ describe('metadata, protected resource metadata and JWKS', () => {
 
   it('ignores garbage query parameters and answers the documents', async () => {
     for (const path of paths()) {
-      const res = await fetch(`${github.url}${path}?issuer=https://evil.example&x=${encodeURIComponent(CONTROL)}`);
+      const res = await fetch(
+        `${github.url}${path}?issuer=https://evil.example&x=${encodeURIComponent(CONTROL)}`,
+      );
       expect(res.status, path).toBe(200);
       const body = (await res.json()) as Record<string, unknown>;
       expect(JSON.stringify(body)).not.toContain('evil.example');
@@ -399,7 +404,12 @@ describe('metadata, protected resource metadata and JWKS', () => {
   });
 
   it('answers an unknown path with a JSON 404, long and control-character paths included', async () => {
-    for (const path of ['/nope', `/${'p'.repeat(8000)}`, '/%00%0d%0a', '/.well-known/oauth-authorization-server/x']) {
+    for (const path of [
+      '/nope',
+      `/${'p'.repeat(8000)}`,
+      '/%00%0d%0a',
+      '/.well-known/oauth-authorization-server/x',
+    ]) {
       const res = await fetch(`${github.url}${path}`);
       expect(res.status, path.slice(0, 40)).toBe(404);
       const body = (await res.json()) as { error: string; error_description: string };
@@ -410,7 +420,7 @@ describe('metadata, protected resource metadata and JWKS', () => {
 });
 
 describe('POST /register', () => {
-  const post = (body: string | Uint8Array, contentType: string | null = 'application/json') =>
+  const post = (body: string | Blob, contentType: string | null = 'application/json') =>
     fetch(`${github.url}/register`, {
       method: 'POST',
       headers: contentType !== null ? { 'content-type': contentType } : {},
@@ -427,9 +437,9 @@ describe('POST /register', () => {
 
   it('refuses a body that is not JSON by content type', async () => {
     const ok = JSON.stringify({ redirect_uris: [CALLBACK] });
-    // Without a Content-Type, fetch labels a string body text/plain; bytes go without one.
+    // Without a Content-Type, fetch labels a string body text/plain; a typeless Blob goes without one.
     for (const [body, type] of [
-      [new TextEncoder().encode(ok), null],
+      [new Blob([ok]), null],
       [ok, 'text/plain'],
       [ok, 'application/x-www-form-urlencoded'],
       [ok, 'application/jsonx'],
@@ -441,7 +451,18 @@ describe('POST /register', () => {
   });
 
   it('refuses bad JSON and JSON that is not an object', async () => {
-    for (const text of ['', '{', '{"redirect_uris":', 'null', '[]', '"x"', '42', 'true', '{"a":1}}', '\u0000{}']) {
+    for (const text of [
+      '',
+      '{',
+      '{"redirect_uris":',
+      'null',
+      '[]',
+      '"x"',
+      '42',
+      'true',
+      '{"a":1}}',
+      '\u0000{}',
+    ]) {
       const body = await expectOAuthError(await post(text), REGISTER_ERRORS, 400);
       expect(body.error, text).toBe('invalid_client_metadata');
     }
@@ -550,7 +571,11 @@ describe('GET /authorize', () => {
       '',
     ]) {
       const params = { ...goodAuthorizeParams(publicClient), redirect_uri: uri };
-      await expectErrorPage(await fetch(authorizeUrl(github, params), { redirect: 'manual' }), 400, 'invalid_request');
+      await expectErrorPage(
+        await fetch(authorizeUrl(github, params), { redirect: 'manual' }),
+        400,
+        'invalid_request',
+      );
     }
   });
 
@@ -595,7 +620,9 @@ describe('GET /authorize', () => {
   });
 
   it('tolerates invalid percent-encoding and non-UTF-8 bytes in the query', async () => {
-    const res = await fetch(`${github.url}/authorize?client_id=%ff%fe%zz&redirect_uri=%`, { redirect: 'manual' });
+    const res = await fetch(`${github.url}/authorize?client_id=%ff%fe%zz&redirect_uri=%`, {
+      redirect: 'manual',
+    });
     await expectErrorPage(res, 400, 'invalid_client');
   });
 });
@@ -634,7 +661,13 @@ describe('POST /consent', () => {
   });
 
   it('refuses a missing, unknown, long or control-character transaction', async () => {
-    for (const body of ['', 'action=approve', `txn=nope&csrf=x&action=approve`, `txn=${LONG}`, `txn=%00%0d%0a`]) {
+    for (const body of [
+      '',
+      'action=approve',
+      `txn=nope&csrf=x&action=approve`,
+      `txn=${LONG}`,
+      `txn=%00%0d%0a`,
+    ]) {
       const res = await fetch(`${github.url}/consent`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -653,7 +686,11 @@ describe('POST /consent', () => {
         body,
       });
     const fields = new URLSearchParams(form.fields);
-    const expectPage = (r: { status: number; headers: Headers; body: string }, status: number, code: string) => {
+    const expectPage = (
+      r: { status: number; headers: Headers; body: string },
+      status: number,
+      code: string,
+    ) => {
       expect(r.status, r.body.slice(0, 200)).toBe(status);
       expect(r.headers.get('location')).toBeNull();
       expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -720,10 +757,14 @@ describe('GET /oauth/callback', () => {
     expect(approved.status).toBe(303);
     const upstream = new URL(approved.headers.get('location')!);
     const state = upstream.searchParams.get('state')!;
-    const res = await fetch(`${github.url}/oauth/callback?state=${state}&code=garbage`, { redirect: 'manual' });
+    const res = await fetch(`${github.url}/oauth/callback?state=${state}&code=garbage`, {
+      redirect: 'manual',
+    });
     await expectErrorPage(res, 403, 'access_denied');
     // With the cookie but a garbage upstream code: the upstream refuses, we show a page (no code).
-    const bad = await agent.request(`${github.url}/oauth/callback?state=${state}&code=${encodeURIComponent(CONTROL)}`);
+    const bad = await agent.request(
+      `${github.url}/oauth/callback?state=${state}&code=${encodeURIComponent(CONTROL)}`,
+    );
     expect(bad.status).toBe(502);
     expect(bad.headers.get('location')).toBeNull();
     expect(bad.body).toContain('<strong id="error">server_error</strong>');
@@ -744,7 +785,13 @@ describe('/login (in-memory backend) and its absence elsewhere', () => {
   });
 
   it('refuses an unknown, long or control-character transaction on GET', async () => {
-    for (const query of ['', 'txn=nope', `txn=${LONG}`, `txn=${encodeURIComponent(CONTROL)}`, 'txn=a&txn=b']) {
+    for (const query of [
+      '',
+      'txn=nope',
+      `txn=${LONG}`,
+      `txn=${encodeURIComponent(CONTROL)}`,
+      'txn=a&txn=b',
+    ]) {
       await expectErrorPage(await fetch(`${inMemory.url}/login?${query}`), 400, 'invalid_request');
     }
   });
@@ -755,7 +802,10 @@ describe('/login (in-memory backend) and its absence elsewhere', () => {
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     await expectErrorPage(await post('{"persona":"alice"}', { 'content-type': 'application/json' }), 400);
     await expectErrorPage(await post(`txn=${TWO_MB}`, form), 413);
-    await expectErrorPage(await post('txn=x&persona=alice', { ...form, origin: 'https://evil.example' }), 403);
+    await expectErrorPage(
+      await post('txn=x&persona=alice', { ...form, origin: 'https://evil.example' }),
+      403,
+    );
     await expectErrorPage(await post('txn=x&persona=alice', form), 403, 'access_denied');
     await expectErrorPage(await post('txn=x&txn=y&persona=alice', form), 400, 'invalid_request');
     await expectErrorPage(await post(`txn=${encodeURIComponent(CONTROL)}&csrf=&persona=${LONG}`, form), 403);
@@ -775,9 +825,16 @@ describe('POST /token', () => {
     for (const [type, body] of [
       ['application/json', JSON.stringify({ grant_type: 'refresh_token', refresh_token: refreshToken })],
       ['text/plain', `grant_type=refresh_token&client_id=${publicClient}`],
-      ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nx\r\n--x--'],
+      [
+        'multipart/form-data; boundary=x',
+        '--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nx\r\n--x--',
+      ],
     ] as const) {
-      const body2 = await expectOAuthError(await tokenRequest(body, { 'content-type': type }), TOKEN_ERRORS, 400);
+      const body2 = await expectOAuthError(
+        await tokenRequest(body, { 'content-type': type }),
+        TOKEN_ERRORS,
+        400,
+      );
       expect(body2.error).toBe('invalid_request');
     }
   });
@@ -807,12 +864,28 @@ describe('POST /token', () => {
       [`grant_type=refresh_token&refresh_token=x&client_id=${LONG}`, {}, false],
       ['grant_type=refresh_token&refresh_token=x', { authorization: 'Basic !!!notbase64' }, true],
       ['grant_type=refresh_token&refresh_token=x', { authorization: 'Basic Og==' }, true],
-      ['grant_type=refresh_token&refresh_token=x', { authorization: `Basic ${Buffer.from('%zz:%zz').toString('base64')}` }, true],
+      [
+        'grant_type=refresh_token&refresh_token=x',
+        { authorization: `Basic ${Buffer.from('%zz:%zz').toString('base64')}` },
+        true,
+      ],
       ['grant_type=refresh_token&refresh_token=x', { authorization: basic(confidential.id, 'wrong') }, true],
-      ['grant_type=refresh_token&refresh_token=x', { authorization: basic(confidential.id, LONG.slice(0, 6000)) }, true],
-      [`grant_type=refresh_token&refresh_token=x&client_id=${confidential.id}&client_secret=${confidential.secret}`, {}, false],
+      [
+        'grant_type=refresh_token&refresh_token=x',
+        { authorization: basic(confidential.id, LONG.slice(0, 6000)) },
+        true,
+      ],
+      [
+        `grant_type=refresh_token&refresh_token=x&client_id=${confidential.id}&client_secret=${confidential.secret}`,
+        {},
+        false,
+      ],
       [`grant_type=refresh_token&refresh_token=x&client_id=${publicClient}&client_secret=x`, {}, false],
-      ['grant_type=refresh_token&refresh_token=x&client_id=other', { authorization: basic(confidential.id, confidential.secret) }, true],
+      [
+        'grant_type=refresh_token&refresh_token=x&client_id=other',
+        { authorization: basic(confidential.id, confidential.secret) },
+        true,
+      ],
     ];
     for (const [form, headers, viaHeader] of cases) {
       const res = await tokenRequest(form, headers);
@@ -826,7 +899,13 @@ describe('POST /token', () => {
   });
 
   it('refuses an unsupported grant type', async () => {
-    for (const grant of ['password', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', LONG, CONTROL]) {
+    for (const grant of [
+      'password',
+      'client_credentials',
+      'urn:ietf:params:oauth:grant-type:device_code',
+      LONG,
+      CONTROL,
+    ]) {
       const body = await expectOAuthError(
         await tokenRequest(new URLSearchParams({ grant_type: grant, client_id: publicClient })),
         TOKEN_ERRORS,
@@ -859,7 +938,10 @@ describe('POST /token', () => {
     const cases: Array<[Record<string, string>, string]> = [
       [{ grant_type: 'authorization_code' }, 'invalid_request'],
       [{ grant_type: 'refresh_token' }, 'invalid_request'],
-      [{ grant_type: 'authorization_code', code: 'x', resource: 'https://evil.example/mcp' }, 'invalid_target'],
+      [
+        { grant_type: 'authorization_code', code: 'x', resource: 'https://evil.example/mcp' },
+        'invalid_target',
+      ],
       [{ grant_type: 'refresh_token', refresh_token: 'x', resource: CONTROL }, 'invalid_target'],
     ];
     for (const [fields, error] of cases) {
@@ -891,17 +973,31 @@ describe('POST /revoke', () => {
 
   it('refuses non-form, 2 MB, repeated and token-less requests with invalid_request', async () => {
     await expectOAuthError(
-      await revoke(JSON.stringify({ token: 'x', client_id: publicClient }), { 'content-type': 'application/json' }),
+      await revoke(JSON.stringify({ token: 'x', client_id: publicClient }), {
+        'content-type': 'application/json',
+      }),
       ['invalid_request'],
       400,
     );
-    await expectOAuthError(await revoke(`token=${TWO_MB}&client_id=${publicClient}`), ['invalid_request'], 413);
-    await expectOAuthError(await revoke(`token=a&token=b&client_id=${publicClient}`), ['invalid_request'], 400);
+    await expectOAuthError(
+      await revoke(`token=${TWO_MB}&client_id=${publicClient}`),
+      ['invalid_request'],
+      413,
+    );
+    await expectOAuthError(
+      await revoke(`token=a&token=b&client_id=${publicClient}`),
+      ['invalid_request'],
+      400,
+    );
     await expectOAuthError(await revoke(`client_id=${publicClient}`), ['invalid_request'], 400);
   });
 
   it('refuses unknown clients with 401 invalid_client', async () => {
-    for (const form of ['token=x', 'token=x&client_id=mcp_unknown', `token=x&client_id=${encodeURIComponent(CONTROL)}`]) {
+    for (const form of [
+      'token=x',
+      'token=x&client_id=mcp_unknown',
+      `token=x&client_id=${encodeURIComponent(CONTROL)}`,
+    ]) {
       await expectOAuthError(await revoke(form), ['invalid_client'], 401);
     }
   });
@@ -976,7 +1072,7 @@ describe('/mcp', () => {
     }
   });
 
-  it('refuses a 2 MB body without a token before reading it', async () => {
+  it('answers a 2 MB body without a token with the bare challenge', async () => {
     await expectChallenge(await mcpCall(undefined, { body: TWO_MB }), 401);
   });
 
@@ -1013,13 +1109,96 @@ describe('/mcp', () => {
     // Without a token, the challenge comes first whatever the method.
     await expectChallenge(await fetch(github.mcpUrl, { method: 'GET' }), 401);
     const res = await mcpCall(accessToken, {
-      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: LONG, arguments: {} } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: LONG, arguments: {} },
+      }),
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { id: number; result?: { isError: boolean }; error?: { code: number } };
+    const body = (await res.json()) as {
+      id: number;
+      result?: { isError: boolean };
+      error?: { code: number };
+    };
     expect(body.id).toBe(7);
     expect(body.result?.isError ?? body.error?.code !== undefined).toBe(true);
   });
+});
+
+describe('a sweep: every endpoint, every method, junk bodies', () => {
+  type Kind = 'oauth' | 'document' | 'page' | 'mcp';
+  const endpoints: Array<[string, Kind]> = [
+    ['/.well-known/oauth-authorization-server', 'document'],
+    ['/.well-known/oauth-protected-resource/mcp', 'document'],
+    ['/.well-known/jwks.json', 'document'],
+    ['/register', 'oauth'],
+    ['/token', 'oauth'],
+    ['/revoke', 'oauth'],
+    ['/authorize', 'page'],
+    ['/consent', 'page'],
+    ['/oauth/callback', 'page'],
+    ['/login', 'page'],
+    ['/mcp', 'mcp'],
+  ];
+  const bodies: Array<[string, string, string]> = [
+    ['bad JSON', 'application/json', '{"redirect_uris": ['],
+    ['a garbage form', 'application/x-www-form-urlencoded', `a=${encodeURIComponent(CONTROL)}&a=&=&%zz`],
+    ['2 MB of form', 'application/x-www-form-urlencoded', `x=${TWO_MB}`],
+    ['2 MB of JSON', 'application/json', `{"x":"${TWO_MB}"}`],
+    ['XML', 'application/xml', '<x/>'],
+  ];
+
+  /** The shape every answer of the endpoint's kind must have, whatever it was sent. */
+  async function expectShape(res: Response, kind: Kind, label: string): Promise<void> {
+    const text = await res.text();
+    expect(res.status, `${label}: ${text.slice(0, 120)}`).toBeLessThan(500);
+    if (res.status === 405) expect(res.headers.get('allow'), label).toBeTruthy();
+    if (label === 'HEAD') {
+      // No content to a HEAD (RFC 9110 9.3.2); the headers are those a GET would get.
+      expect(text).toBe('');
+      if (kind === 'page') expect(res.headers.get('content-type'), label).toBe('text/html; charset=utf-8');
+      return;
+    }
+    if (kind === 'page' && res.status >= 400) {
+      expect(res.headers.get('content-type'), label).toBe('text/html; charset=utf-8');
+      expect(res.headers.get('location'), label).toBeNull();
+      expect(PAGE_ERRORS, label).toContain(text.match(/<strong id="error">([^<]*)<\/strong>/)?.[1]);
+    } else if (kind === 'mcp') {
+      expect(res.status, label).toBe(401);
+      expect(res.headers.get('www-authenticate'), label).toMatch(/^Bearer resource_metadata="/);
+    } else {
+      expect(res.headers.get('content-type'), label).toMatch(/^application\/json/);
+      if (res.status >= 400) {
+        const body = JSON.parse(text) as { error: string; error_description: string };
+        expect([...REVOKE_ERRORS, ...REGISTER_ERRORS], label).toContain(body.error);
+        expect(body.error_description, label).toMatch(DESCRIPTION);
+      }
+    }
+  }
+
+  for (const [path, kind] of endpoints) {
+    it(`${path}: never a 5xx, always its own error shape`, async () => {
+      for (const method of ['GET', 'HEAD', 'DELETE', 'PATCH']) {
+        await expectShape(await fetch(`${github.url}${path}`, { method, redirect: 'manual' }), kind, method);
+      }
+      for (const method of ['POST', 'PUT']) {
+        for (const [name, type, body] of bodies) {
+          const res = await fetch(`${github.url}${path}?${encodeURIComponent(CONTROL)}=${LONG}`, {
+            method,
+            headers: { 'content-type': type },
+            body,
+            redirect: 'manual',
+          });
+          await expectShape(res, kind, `${method} ${name}`);
+        }
+      }
+      const preflight = await fetch(`${github.url}${path}`, { method: 'OPTIONS' });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    });
+  }
 });
 
 describe('the HTTP layer', () => {
@@ -1031,7 +1210,10 @@ describe('the HTTP layer', () => {
       'POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n',
     );
     expect(badLength.statusLine).toBe('HTTP/1.1 400 Bad Request');
-    const big = await rawHttp(port, `GET /authorize HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`);
+    const big = await rawHttp(
+      port,
+      `GET /authorize HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+    );
     expect(big.statusLine).toBe('HTTP/1.1 431 Request Header Fields Too Large');
   });
 
@@ -1082,7 +1264,11 @@ describe('afterwards', () => {
     const tokens = await signIn(github, client.client_id);
     expect(await whoamiUser(tokens.access_token)).toBe('U1');
     const refreshed = await tokenRequest(
-      new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id }),
+      new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+        client_id: client.client_id,
+      }),
     );
     expect(refreshed.status).toBe(200);
     const body = (await refreshed.json()) as { access_token: string; refresh_token: string };

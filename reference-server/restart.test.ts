@@ -31,6 +31,15 @@ import type { Store } from './store/types.ts';
 import { seedUsers } from './users/seed.ts';
 
 const CALLBACK = 'http://127.0.0.1:7777/cb';
+
+/** What the `whoami` tool answers (reference-server/mcp.ts). */
+interface Whoami {
+  user: { id: string; email: string | null; login: string | null; groups: string[] };
+  backend: string;
+  client_id: string | null;
+  scopes: string[];
+  claims: Record<string, unknown>;
+}
 const personas = loadPersonas();
 
 let mock: RunningMockIdp;
@@ -164,7 +173,11 @@ async function register(): Promise<string> {
   const res = await fetch(`${baseUrl}/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none', client_name: 'Restart' }),
+    body: JSON.stringify({
+      redirect_uris: [CALLBACK],
+      token_endpoint_auth_method: 'none',
+      client_name: 'Restart',
+    }),
   });
   expect(res.status).toBe(201);
   return ((await res.json()) as { client_id: string }).client_id;
@@ -223,21 +236,33 @@ async function whoami(accessToken: string) {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'whoami', arguments: {} },
+    }),
   });
   const text = await res.text();
   expect(res.status, text.slice(0, 200)).toBe(200);
-  return (JSON.parse(text) as { result: { structuredContent: Record<string, any> } }).result.structuredContent;
+  return (JSON.parse(text) as { result: { structuredContent: Whoami } }).result.structuredContent;
 }
 
 async function kids(): Promise<string[]> {
-  const jwks = (await (await fetch(`${baseUrl}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+  const jwks = (await (await fetch(`${baseUrl}/.well-known/jwks.json`)).json()) as {
+    keys: Array<{ kid: string }>;
+  };
   return jwks.keys.map((k) => k.kid).sort();
 }
 
 function secretFacts() {
   const stat = statSync(secretFile);
-  return { content: readFileSync(secretFile, 'utf8'), ino: stat.ino, mtimeMs: stat.mtimeMs, mode: stat.mode & 0o777 };
+  return {
+    content: readFileSync(secretFile, 'utf8'),
+    ino: stat.ino,
+    mtimeMs: stat.mtimeMs,
+    mode: stat.mode & 0o777,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +273,7 @@ describe('restarting the reference server on SQLite', () => {
   let first: { access: string; refresh: string };
   let pending: { code: string; verifier: string };
   let pendingForChild: { code: string; verifier: string };
-  let before: { who: Record<string, any>; kids: string[]; secret: ReturnType<typeof secretFacts> };
+  let before: { who: Whoami; kids: string[]; secret: ReturnType<typeof secretFacts> };
 
   it('first start: creates the sealing secret once, signs alice in, leaves one code unredeemed', async () => {
     expect(existsSync(secretFile)).toBe(false);
@@ -265,8 +290,8 @@ describe('restarting the reference server on SQLite', () => {
     first = { access: issued.body['access_token']!, refresh: issued.body['refresh_token']! };
     expect(first.refresh).toMatch(/^rt_/);
     const who = await whoami(first.access);
-    expect(who['user']['id']).toBe('U1');
-    expect(who['client_id']).toBe(clientId);
+    expect(who.user.id).toBe('U1');
+    expect(who.client_id).toBe(clientId);
     pending = await codeFor(clientId);
     before = { who, kids: await kids(), secret };
     expect(before.kids.length).toBeGreaterThan(0);
@@ -288,14 +313,38 @@ describe('restarting the reference server on SQLite', () => {
     expect(await whoami(first.access)).toEqual(before.who);
   });
 
+  it('opens, with the reused secret, the upstream token it sealed before the restart', async () => {
+    const rt = server!.app.runtime;
+    const payload = JSON.parse(Buffer.from(first.access.split('.')[1]!, 'base64url').toString('utf8')) as {
+      sid: string;
+    };
+    const record = await rt.store.getUpstreamTokensForFamily(payload.sid);
+    expect(record).toBeDefined();
+    const opened = rt.sealer.openJson<GrantSecrets>(record!.sealed, record!.id);
+    // The GitHub token the mock gave alice at the first sign-in, never sent to the client.
+    expect(opened.tokens?.access_token).toMatch(/^gho_/);
+    const issued = mock.idp.journal
+      .entries({ provider: 'github', type: 'issued' })
+      .map((e) => (e.type === 'issued' ? e.value : ''));
+    expect(issued).toContain(opened.tokens!.access_token);
+  });
+
   it('rotates the refresh token issued before the restart, and refuses the replaced one', async () => {
-    const rotated = await token({ grant_type: 'refresh_token', refresh_token: first.refresh, client_id: clientId });
+    const rotated = await token({
+      grant_type: 'refresh_token',
+      refresh_token: first.refresh,
+      client_id: clientId,
+    });
     expect(rotated.status).toBe(200);
     expect(rotated.body['refresh_token']).toMatch(/^rt_/);
     expect(rotated.body['refresh_token']).not.toBe(first.refresh);
-    // The claims come from the grant's sealed record: it opened with the reused secret.
+    // The rotated grant names the same user, client and (sealed, passed-through) claims.
     expect(await whoami(rotated.body['access_token']!)).toEqual(before.who);
-    const replay = await token({ grant_type: 'refresh_token', refresh_token: first.refresh, client_id: clientId });
+    const replay = await token({
+      grant_type: 'refresh_token',
+      refresh_token: first.refresh,
+      client_id: clientId,
+    });
     expect(replay.status).toBe(400);
     expect(replay.body['error']).toBe('invalid_grant');
     // Reuse detection (RFC 9700 4.14.2) revoked the whole grant, old access token included.
@@ -326,22 +375,6 @@ describe('restarting the reference server on SQLite', () => {
     expect(await store.listLinks('U1')).toHaveLength(1);
   });
 
-  it('opens, with the reused secret, the upstream token it sealed before the restart', async () => {
-    const rt = server!.app.runtime;
-    const payload = JSON.parse(Buffer.from(first.access.split('.')[1]!, 'base64url').toString('utf8')) as {
-      sid: string;
-    };
-    const record = await rt.store.getUpstreamTokensForFamily(payload.sid);
-    expect(record).toBeDefined();
-    const opened = rt.sealer.openJson<GrantSecrets>(record!.sealed, record!.id);
-    // The GitHub token the mock gave alice at the first sign-in, never sent to the client.
-    expect(opened.tokens?.access_token).toMatch(/^gho_/);
-    const issued = mock.idp.journal
-      .entries({ provider: 'github', type: 'issued' })
-      .map((e) => (e.type === 'issued' ? e.value : ''));
-    expect(issued).toContain(opened.tokens!.access_token);
-  });
-
   it('redeems a code issued before the restart exactly once', async () => {
     const redeemed = await redeem(clientId, pending);
     expect(redeemed.status).toBe(200);
@@ -352,7 +385,10 @@ describe('restarting the reference server on SQLite', () => {
     // RFC 6749 4.1.2: the replay revoked what the code had given.
     const res = await fetch(`${baseUrl}/mcp`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${redeemed.body['access_token']}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${redeemed.body['access_token']}`,
+        'content-type': 'application/json',
+      },
       body: '{}',
     });
     expect(res.status).toBe(401);
@@ -373,7 +409,11 @@ describe('restarting the reference server on SQLite', () => {
     expect(secretFacts()).toEqual(before.secret);
     expect(await kids()).toEqual(before.kids);
     expect(await whoami(first.access)).toEqual(before.who);
-    const rotated = await token({ grant_type: 'refresh_token', refresh_token: first.refresh, client_id: clientId });
+    const rotated = await token({
+      grant_type: 'refresh_token',
+      refresh_token: first.refresh,
+      client_id: clientId,
+    });
     expect(rotated.status).toBe(200);
     expect(rotated.body['refresh_token']).not.toBe(first.refresh);
     expect(await whoami(rotated.body['access_token']!)).toEqual(before.who);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from './backends/types.ts';
+import { type ClaimsFilter, passthroughClaims } from './claims.ts';
 import {
   BACKEND_KINDS,
   type BackendKind,
@@ -29,6 +30,8 @@ export interface Runtime {
   sealer: Sealer;
   /** The upstream (proxy backends) or the token validator (remote and jwt backends). */
   backend: Backend | undefined;
+  /** Selects the verified upstream claims our tokens carry (claims.ts `passthroughClaims`). */
+  claims: ClaimsFilter;
   redirectPolicy: RedirectUriPolicy;
   fetch: typeof fetch;
   log: Logger;
@@ -47,6 +50,8 @@ export interface RuntimeOptions {
     settings: Settings,
     deps: { fetch: typeof fetch },
   ) => Backend | undefined | Promise<Backend | undefined>;
+  /** Selects the passed-through claims; claims.ts `passthroughClaims` by default. */
+  claims?: ClaimsFilter;
 }
 
 /**
@@ -102,6 +107,7 @@ export async function createRuntime(settings: Settings, options: RuntimeOptions 
     accessTokens,
     sealer,
     backend,
+    claims: options.claims ?? passthroughClaims,
     redirectPolicy: redirectPolicy(settings),
     fetch: fetchImpl,
     log,

@@ -1,5 +1,4 @@
 import type { RemoteBackend } from './backends/types.ts';
-import { passthroughClaims } from './claims.ts';
 import { TokenError } from './errors.ts';
 import { type AppUser, type Principal, TokenRejected, type TokenVerifier } from './principal.ts';
 import type { Runtime } from './runtime.ts';
@@ -60,7 +59,7 @@ export function remoteTokenVerifier(rt: Runtime, backend: RemoteBackend): TokenV
       if (resolution.kind === 'unknown_user') {
         throw new TokenRejected('invalid_token', 'no account of this server matches the token');
       }
-      const passed = passthroughClaims(bearer.identity.claims, rt.settings.claims)[rt.settings.claims.claim];
+      const passed = rt.claims(bearer.identity.claims, rt.settings.claims)[rt.settings.claims.claim];
       return {
         user: appUser(resolution.user),
         backend: rt.settings.auth,

@@ -1,5 +1,7 @@
 import type { Exchange } from '../reports/model.ts';
+import type { BrowserJar, ChromiumAgent } from './agent/browser.ts';
 import { type AgentExchange, HttpAgent } from './agent/http.ts';
+import { RunnerError } from './errors.ts';
 import type { Profile } from './probe.ts';
 
 /** What a run knows before its cases start. */
@@ -19,20 +21,27 @@ export interface RunContext {
   identity: IdentityProbe | undefined;
   /** Static client for servers without DCR. */
   staticClient: StaticClient | undefined;
-  /** Consent automation for pages that are not ours: URL glob -> commands. */
-  browser: BrowserRule[];
+  /** Browser mode: the `authorize` step drives real Chromium (every other step stays plain HTTP). */
+  browser?: boolean;
+  /** The Chromium of a browser-mode run: launched once per run, closed at its end. */
+  browserAgent?: ChromiumAgent;
+  /** Consent and login automation for pages that are not ours: URL glob -> commands (browser mode). */
+  browserRules: BrowserRule[];
   stepTimeoutMs: number;
   fetch: typeof fetch;
   /** Values to redact everywhere (header values, secrets learned during the run). */
   secrets: Set<string>;
   /** Application users the personas file says the server's store holds (for identity checks). */
   users: Array<{ id: string; email?: string; login?: string }>;
+  /** The personas and whom each should resolve to, per upstream provider (`expected_user` step). */
+  personas?: Array<{ id: string; expect: Record<string, string | null> }>;
 }
 
 export interface IdentityProbe {
   tool: string;
   /** JSON paths into the tool's result (structuredContent, or the JSON of its text content). */
-  fields: { id?: string; email: string; login?: string; groups?: string };
+  /** `claims`: the claims the server passed through from the upstream (claims passthrough). */
+  fields: { id?: string; email: string; login?: string; groups?: string; claims?: string };
   arguments?: Record<string, unknown>;
 }
 
@@ -43,10 +52,20 @@ export interface StaticClient {
   token_endpoint_auth_method: 'none' | 'client_secret_post' | 'client_secret_basic';
 }
 
+export interface BrowserCommand {
+  fill?: { selector: string; value: string };
+  click?: string;
+  wait?: string;
+}
+
 export interface BrowserRule {
   /** URL glob (`*` any run of characters). */
   match: string;
-  commands: Array<{ fill?: { selector: string; value: string }; click?: string; wait?: string }>;
+  commands: BrowserCommand[];
+  /** The page is the server's consent page: recorded as such; `consent: stop` stops there. */
+  consent?: boolean;
+  /** Commands that deny on a consent page (`consent: deny`). */
+  deny?: BrowserCommand[];
 }
 
 /** A response as steps record it on the blackboard. */
@@ -68,6 +87,9 @@ export class CaseContext {
   readonly run: RunContext;
   readonly vars: Record<string, unknown>;
   readonly #agents = new Map<string, HttpAgent>();
+  /** Browser-mode jars: one Chromium context per name, opened on first use. */
+  readonly #jars = new Map<string, BrowserJar>();
+  readonly #opening = new Map<string, Promise<BrowserJar>>();
   readonly #recorded: Array<{ id: number; step: string; exchange: AgentExchange }> = [];
   #step = 'setup';
 
@@ -90,9 +112,39 @@ export class CaseContext {
     return agent;
   }
 
+  /** The Chromium context (cookie jar) of that name, in browser mode. */
+  browserJar(name = 'default'): Promise<BrowserJar> {
+    const open = this.#jars.get(name);
+    if (open) return Promise.resolve(open);
+    let pending = this.#opening.get(name);
+    if (!pending) {
+      const agent = this.run.browserAgent;
+      if (!agent)
+        return Promise.reject(new RunnerError('ERR_STEP_FAILED', 'browser mode has no launched browser'));
+      pending = agent.newJar().then((jar) => {
+        this.#jars.set(name, jar);
+        return jar;
+      });
+      this.#opening.set(name, pending);
+    }
+    return pending;
+  }
+
+  /** Closes the case's browser contexts (the engine calls it when the case ends). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#opening.values()].map(async (p) => (await p).close()));
+  }
+
+  #sources(): Array<[string, { exchanges: AgentExchange[] }]> {
+    return [
+      ...[...this.#agents].map(([k, a]): [string, HttpAgent] => [`http:${k}`, a]),
+      ...[...this.#jars].map(([k, j]): [string, BrowserJar] => [`browser:${k}`, j]),
+    ];
+  }
+
   /** Runs `fn` and returns the ids of the exchanges it made (on any agent). */
   async recording<T>(fn: () => Promise<T>): Promise<{ value: T; exchanges: number[] }> {
-    const before = new Map([...this.#agents].map(([k, a]) => [k, a.exchanges.length]));
+    const before = new Map(this.#sources().map(([k, a]) => [k, a.exchanges.length]));
     let value: T;
     try {
       value = await fn();
@@ -107,7 +159,7 @@ export class CaseContext {
 
   #collect(before: Map<string, number>): void {
     const ids: number[] = [];
-    for (const [name, agent] of this.#agents) {
+    for (const [name, agent] of this.#sources()) {
       for (const exchange of agent.exchanges.slice(before.get(name) ?? 0)) {
         const id = this.#recorded.length + 1;
         this.#recorded.push({ id, step: this.#step, exchange });

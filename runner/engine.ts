@@ -155,6 +155,8 @@ export async function runCase(def: CaseDef, run: RunContext): Promise<CaseResult
   }
   const steps: StepResult[] = [];
   let errored: string | undefined;
+  // A step found the case does not apply (ERR_NOT_APPLICABLE): skipped with its reason.
+  let notApplicable: string | undefined;
   for (const [i, step] of def.steps.entries()) {
     const name = step.as ?? `${step.kind}#${i + 1}`;
     ctx.step = name;
@@ -183,6 +185,17 @@ export async function runCase(def: CaseDef, run: RunContext): Promise<CaseResult
         durationMs: Math.round(performance.now() - t0),
       });
     } catch (error) {
+      if (error instanceof RunnerError && error.code === 'ERR_NOT_APPLICABLE') {
+        notApplicable = error.message;
+        steps.push({
+          step: name,
+          title: step.title ?? step.kind,
+          status: 'skipped',
+          message: error.message,
+          durationMs: Math.round(performance.now() - t0),
+        });
+        break;
+      }
       errored = `step "${name}" failed: ${(error as Error).message}`;
       steps.push({
         step: name,
@@ -194,11 +207,12 @@ export async function runCase(def: CaseDef, run: RunContext): Promise<CaseResult
       break;
     }
   }
-  const checks = errored ? [] : def.expect.map((e) => evaluate(ctx, e, def.tags));
+  const checks = errored || notApplicable ? [] : def.expect.map((e) => evaluate(ctx, e, def.tags));
+  await ctx.close();
   return {
     ...base,
-    status: caseStatus(def.level, checks, errored !== undefined),
-    ...(errored ? { reason: errored } : {}),
+    status: notApplicable ? 'skipped' : caseStatus(def.level, checks, errored !== undefined),
+    ...(errored ? { reason: errored } : notApplicable ? { reason: notApplicable } : {}),
     durationMs: Math.round(performance.now() - started),
     steps,
     checks,
@@ -206,25 +220,47 @@ export async function runCase(def: CaseDef, run: RunContext): Promise<CaseResult
   };
 }
 
-/** Runs every case of every suite, `concurrency` at a time, in suite order in the results. */
+/** An exclusive case leaves no fault behind (one the server never triggered would hit the next case). */
+async function clearIdpFaults(run: RunContext): Promise<void> {
+  if (!run.idpUrl) return;
+  try {
+    const res = await run.fetch(`${run.idpUrl}/_mock/faults`, { method: 'DELETE' });
+    await res.body?.cancel();
+  } catch {
+    // The IdP is gone; the next case that needs it reports that.
+  }
+}
+
+/**
+ * Runs every case of every suite, `concurrency` at a time (exclusive cases one by one after the
+ * rest), in suite order in the results.
+ */
 export async function runSuites(
   suites: SuiteDef[],
   run: RunContext,
   options: { concurrency: number; events?: EngineEvents },
 ): Promise<SuiteResult[]> {
-  const jobs = suites.flatMap((suite) => suite.cases.map((def) => ({ suite, def })));
+  const all = suites.flatMap((suite) => suite.cases.map((def) => ({ suite, def })));
+  // Cases that change the mock IdP's shared state (faults) run alone, after the others.
+  const jobs = all.filter((j) => !j.def.exclusive);
+  // `exclusive: last` cases (they spend a budget of the server) come after the other exclusive ones.
+  const alone = all
+    .filter((j) => j.def.exclusive)
+    .sort((a, b) => Number(a.def.exclusive === 'last') - Number(b.def.exclusive === 'last'));
   const results = new Map<string, CaseResult>();
+  const runJob = async (job: (typeof all)[number]) => {
+    options.events?.onCaseStart?.(job.suite, job.def);
+    const result = await runCase(job.def, run);
+    if (job.def.exclusive && result.status !== 'skipped') await clearIdpFaults(run);
+    results.set(job.def.id, result);
+    options.events?.onCaseEnd?.(job.suite, result);
+  };
   let next = 0;
   const worker = async () => {
-    while (next < jobs.length) {
-      const job = jobs[next++]!;
-      options.events?.onCaseStart?.(job.suite, job.def);
-      const result = await runCase(job.def, run);
-      results.set(job.def.id, result);
-      options.events?.onCaseEnd?.(job.suite, result);
-    }
+    while (next < jobs.length) await runJob(jobs[next++]!);
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, jobs.length)) }, worker));
+  for (const job of alone) await runJob(job);
   return suites.map((suite) => ({
     id: suite.id,
     title: suite.title,

@@ -7,7 +7,9 @@ export type RunnerErrorCode =
   | 'ERR_UNKNOWN_CHECK'
   | 'ERR_SERVER_UNREACHABLE'
   | 'ERR_NOT_MCP'
-  | 'ERR_OPTIONS';
+  | 'ERR_OPTIONS'
+  /** A step found that the case cannot apply to this server (the case is skipped with the reason). */
+  | 'ERR_NOT_APPLICABLE';
 
 export class RunnerError extends Error {
   readonly code: RunnerErrorCode;

@@ -185,6 +185,9 @@ export function loadSuiteText(text: string, file: string, personaIds: string[] =
         tags: rawCase['tags'] as string[],
         edges: (rawCase['edges'] as number[] | undefined) ?? [],
         requires: (rawCase['requires'] as Capability[] | undefined) ?? [],
+        ...(rawCase['exclusive'] === true || rawCase['exclusive'] === 'last'
+          ? { exclusive: rawCase['exclusive'] as true | 'last' }
+          : {}),
         matrix: binding,
         steps: (rawCase['steps'] as Array<Record<string, unknown>>).map((s, j) =>
           parseStep(s, lineOf(['cases', i, 'steps', j])),

@@ -26,6 +26,8 @@ export interface ProbeOptions {
   upstream?: string | undefined;
   /** Issuers of the mock IdP's providers (to tell a server that trusts the IdP's tokens). */
   idpIssuers?: string[];
+  /** The upstream provider is an OpenID Connect provider (it has an issuer and signs id_tokens). */
+  upstreamOidc?: boolean;
   identityProbe: boolean;
   userStore: boolean;
   /** Capabilities declared by configuration (required scopes, claims passthrough...). */
@@ -185,6 +187,7 @@ export async function probe(target: string, options: ProbeOptions): Promise<Prof
   const as = profile.authorizationServer;
   if (as) {
     capabilities.add('authorization-server');
+    capabilities.add('own-authorization-server');
     capabilities.add('consent');
     if (typeof as['jwks_uri'] === 'string') profile.jwksUri = as['jwks_uri'];
     if (typeof as['registration_endpoint'] === 'string') capabilities.add('dcr');
@@ -199,6 +202,9 @@ export async function probe(target: string, options: ProbeOptions): Promise<Prof
       capabilities.add('idp-trusted');
       capabilities.delete('consent');
       missing.consent = 'the IdP is the authorization server; the server has no consent page of its own';
+      capabilities.delete('own-authorization-server');
+      missing['own-authorization-server'] =
+        "the authorization server is the mock IdP itself: its codes and tokens are the mock's, not the server's";
     } else if (profile.jwksUri) capabilities.add('jwt-access-tokens');
   } else if (capabilities.has('oauth')) {
     missing['authorization-server'] = 'no authorization server metadata could be found';
@@ -210,11 +216,14 @@ export async function probe(target: string, options: ProbeOptions): Promise<Prof
     !capabilities.has('idp-trusted')
   ) {
     capabilities.add('upstream');
+    if (options.upstreamOidc) capabilities.add('oidc-upstream');
+    else missing['oidc-upstream'] = `the upstream (${options.upstream}) issues no id_token`;
   } else {
     missing.upstream = options.idpUrl
       ? 'the server is not a proxy in front of the mock IdP (or --upstream was not given)'
       : 'no mock IdP is in front of the server';
   }
+  if (!capabilities.has('oidc-upstream')) missing['oidc-upstream'] ??= 'no upstream OpenID Connect provider';
   if (options.identityProbe) capabilities.add('identity-probe');
   else missing['identity-probe'] = 'no identity probe is configured (--identity-tool)';
   if (options.userStore) capabilities.add('user-store');
@@ -225,6 +234,7 @@ export async function probe(target: string, options: ProbeOptions): Promise<Prof
   for (const c of [
     'oauth',
     'authorization-server',
+    'own-authorization-server',
     'dcr',
     'refresh',
     'revocation',

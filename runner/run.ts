@@ -3,6 +3,7 @@ import { loadPersonas } from '../mock-idp/personas.ts';
 import type { CaseResult, RunResult, SuiteResult } from '../reports/model.ts';
 import { exitCodeOf, RESULT_SCHEMA_VERSION, summarize } from '../reports/model.ts';
 import type { Reporter } from '../reports/reporter.ts';
+import { ChromiumAgent } from './agent/browser.ts';
 import type { BrowserRule, IdentityProbe, RunContext, StaticClient } from './context.ts';
 import { runSuites } from './engine.ts';
 import { RunnerError } from './errors.ts';
@@ -19,7 +20,13 @@ export const TOOL = { name: pkg.name, version: pkg.version };
 /** The identity probe of the reference server (its `whoami` tool). */
 export const WHOAMI_PROBE: IdentityProbe = {
   tool: 'whoami',
-  fields: { id: 'user.id', email: 'user.email', login: 'user.login', groups: 'user.groups' },
+  fields: {
+    id: 'user.id',
+    email: 'user.email',
+    login: 'user.login',
+    groups: 'user.groups',
+    claims: 'claims',
+  },
 };
 
 export interface ConformanceOptions {
@@ -41,7 +48,10 @@ export interface ConformanceOptions {
   /** Capabilities the probe cannot see (required-scopes, claims-passthrough). */
   capabilities?: Capability[];
   staticClient?: StaticClient;
-  browser?: BrowserRule[];
+  /** Browser mode (`--browser`): the `authorize` step runs in real Chromium through Playwright. */
+  browser?: boolean;
+  /** Consent and login automation for pages that are not ours (browser mode): URL glob -> commands. */
+  browserRules?: BrowserRule[];
   /** Globs over case ids that are known to fail. */
   expectedFailures?: string[];
   personasFile?: string;
@@ -78,11 +88,14 @@ function markExpected(c: CaseResult, patterns: RegExp[]): void {
   else if (c.status === 'passed') c.expectedFailure = 'stale';
 }
 
-async function idpIssuers(idpUrl: string, fetchImpl: typeof fetch): Promise<string[]> {
+async function idpProviders(
+  idpUrl: string,
+  fetchImpl: typeof fetch,
+): Promise<Array<{ id: string; issuer?: string }>> {
   try {
     const res = await fetchImpl(`${idpUrl}/_mock/providers`, { signal: AbortSignal.timeout(5000) });
-    const body = (await res.json()) as { providers: Array<{ issuer?: string }> };
-    return body.providers.flatMap((p) => (p.issuer ? [p.issuer] : []));
+    const body = (await res.json()) as { providers: Array<{ id: string; issuer?: string }> };
+    return body.providers;
   } catch {
     throw new RunnerError('ERR_OPTIONS', `the mock IdP at ${idpUrl} does not answer /_mock/providers`);
   }
@@ -114,18 +127,28 @@ export async function runConformance(options: ConformanceOptions): Promise<RunRe
   if (suites.length === 0) throw new RunnerError('ERR_OPTIONS', 'no case matches the --case patterns');
   const headers = options.headers ?? {};
   const stepTimeoutMs = options.stepTimeoutMs ?? 10_000;
+  const providers = options.idpUrl ? await idpProviders(options.idpUrl, fetchImpl) : undefined;
   const profile = await probe(target.toString(), {
     fetch: fetchImpl,
     headers,
     timeoutMs: stepTimeoutMs,
     idpUrl: options.idpUrl,
     upstream: options.upstream,
-    ...(options.idpUrl ? { idpIssuers: await idpIssuers(options.idpUrl, fetchImpl) } : {}),
+    ...(providers
+      ? {
+          idpIssuers: providers.flatMap((p) => (p.issuer ? [p.issuer] : [])),
+          upstreamOidc: providers.some((p) => p.id === options.upstream && p.issuer !== undefined),
+        }
+      : {}),
     identityProbe: options.identity !== undefined,
     userStore: options.userStore === true,
     declared: options.capabilities ?? [],
   });
   const secrets = new Set<string>(Object.values(headers));
+  // One Chromium per run; each page wait stays inside the step's own timeout.
+  const browserAgent = options.browser
+    ? await ChromiumAgent.launch({ timeoutMs: Math.max(1_000, Math.round(stepTimeoutMs * 0.75)) })
+    : undefined;
   const run: RunContext = {
     target: target.toString(),
     profile,
@@ -135,11 +158,14 @@ export async function runConformance(options: ConformanceOptions): Promise<RunRe
     redirectUri: options.redirectUri ?? 'http://127.0.0.1:33418/callback',
     identity: options.identity,
     staticClient: options.staticClient,
-    browser: options.browser ?? [],
+    browser: options.browser === true,
+    ...(browserAgent ? { browserAgent } : {}),
+    browserRules: options.browserRules ?? [],
     stepTimeoutMs,
     fetch: fetchImpl,
     secrets,
     users: personas.users,
+    personas: personas.personas,
   };
   const reporters = options.reporters ?? [];
   for (const r of reporters) {
@@ -151,19 +177,25 @@ export async function runConformance(options: ConformanceOptions): Promise<RunRe
     });
   }
   const expected = (options.expectedFailures ?? []).map(globToRegExp);
-  const results: SuiteResult[] = await runSuites(suites, run, {
-    concurrency: options.concurrency ?? 4,
-    events: {
-      onCaseStart: (suite, def) => {
-        for (const r of reporters) r.onCaseStart({ id: suite.id, title: suite.title, file: suite.file }, def);
+  let results: SuiteResult[];
+  try {
+    results = await runSuites(suites, run, {
+      concurrency: options.concurrency ?? 4,
+      events: {
+        onCaseStart: (suite, def) => {
+          for (const r of reporters)
+            r.onCaseStart({ id: suite.id, title: suite.title, file: suite.file }, def);
+        },
+        onCaseEnd: (suite, result) => {
+          markExpected(result, expected);
+          for (const r of reporters)
+            r.onCaseEnd({ id: suite.id, title: suite.title, file: suite.file }, result);
+        },
       },
-      onCaseEnd: (suite, result) => {
-        markExpected(result, expected);
-        for (const r of reporters)
-          r.onCaseEnd({ id: suite.id, title: suite.title, file: suite.file }, result);
-      },
-    },
-  });
+    });
+  } finally {
+    await browserAgent?.close();
+  }
   const summary = summarize(results);
   const finishedAt = new Date();
   const result: RunResult = {

@@ -7,6 +7,8 @@ import type { Level } from '../reports/model.ts';
 export type Capability =
   | 'oauth'
   | 'authorization-server'
+  /** An authorization server that is not the mock IdP itself (the server's own, or its operator's). */
+  | 'own-authorization-server'
   | 'dcr'
   | 'refresh'
   | 'revocation'
@@ -17,7 +19,8 @@ export type Capability =
   | 'jwt-access-tokens'
   | 'idp-trusted'
   | 'required-scopes'
-  | 'claims-passthrough';
+  | 'claims-passthrough'
+  | 'oidc-upstream';
 
 /** One step: a keyword of the vocabulary with its arguments. */
 export interface Step {
@@ -47,6 +50,12 @@ export interface CaseDef {
   tags: string[];
   edges: number[];
   requires: Capability[];
+  /**
+   * The case changes shared state (mock IdP faults) or spends a budget of the server other cases
+   * need: it runs alone, after the others, and the IdP's faults are cleared when it ends.
+   * `last`: after the other exclusive cases too (a spent budget would fail them).
+   */
+  exclusive?: boolean | 'last';
   /** Values the matrix expansion bound (`${matrix.persona}`). */
   matrix: Record<string, unknown>;
   steps: Step[];

@@ -168,7 +168,13 @@ describe('Clerk identity from token_info and userinfo', () => {
   it('every upstream call goes through the injected fetch', async () => {
     const recorder = recordingFetch();
     await signIn('alice', await backend(recorder.fetch));
-    expect(recorder.urls).toEqual([endpoints['token'], endpoints['token_info'], endpoints['userinfo']]);
+    // The JWKS: the id_token of the response is validated (OIDC Core 3.1.3.7).
+    expect(recorder.urls).toEqual([
+      endpoints['token'],
+      endpoints['jwks'],
+      endpoints['token_info'],
+      endpoints['userinfo'],
+    ]);
   });
 });
 
@@ -264,6 +270,15 @@ describe('Clerk failures', () => {
     expect([error.code, error.message]).toEqual([
       'ERR_UPSTREAM_TOKEN',
       'Clerk refused the code: invalid_client',
+    ]);
+  });
+
+  it('an id_token signed by a key Clerk never published -> ERR_UPSTREAM_ID_TOKEN', async () => {
+    await fault(idp, 'clerk', 'token', { kind: 'token', defect: 'bad-signature' });
+    const error = await upstreamError(signIn('alice'));
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_ID_TOKEN',
+      'Clerk id_token signature is invalid',
     ]);
   });
 

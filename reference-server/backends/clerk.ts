@@ -11,14 +11,20 @@
  *   posts `token`, `client_id`, `client_secret` to token_info and reads `active`, `aud` (or
  *   `client_id`), `exp`, `scope`.
  * - Access tokens are opaque by default, so they cannot be checked locally.
+ * - We ask for `openid`, so the token response carries an id_token: it is validated (OIDC Core
+ *   3.1.3.7) and its `sub` must be the userinfo `sub` (OIDC Core 5.3.2), although the identity
+ *   comes from userinfo.
  * @see https://clerk.com/docs/oauth/overview
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2.2
  */
+import type { JWTVerifyGetKey } from 'jose';
 import {
   buildAuthorizationUrl,
   fetchUserinfo,
+  remoteJwks,
   UpstreamEndpoints,
   userinfoIdentity,
+  verifyIdToken,
 } from './oidc-upstream.ts';
 import {
   type BackendFactory,
@@ -39,6 +45,7 @@ class ClerkUpstream implements ProxyUpstream {
   readonly #clientId: string;
   readonly #clientSecret: string;
   readonly #leeway: number;
+  #jwks: { uri: string; get: JWTVerifyGetKey } | undefined;
 
   constructor(
     client: UpstreamClient,
@@ -72,6 +79,7 @@ class ClerkUpstream implements ProxyUpstream {
       codeVerifier: input.codeVerifier,
       redirectUri: input.redirectUri,
     });
+    const idTokenSub = await this.#idTokenSubject(tokens, input.nonce);
     const info = await this.#tokenInfo(tokens.access_token);
     const userinfo = await fetchUserinfo(
       this.#client,
@@ -81,7 +89,28 @@ class ClerkUpstream implements ProxyUpstream {
     if (typeof info['sub'] === 'string' && info['sub'] !== userinfo.sub) {
       throw new UpstreamError('ERR_UPSTREAM_USER', 'Clerk token_info and userinfo name different users');
     }
+    if (idTokenSub !== undefined && idTokenSub !== userinfo.sub) {
+      throw new UpstreamError('ERR_UPSTREAM_ID_TOKEN', 'Clerk id_token and userinfo name different users');
+    }
     return { identity: userinfoIdentity('clerk', userinfo), tokens };
+  }
+
+  /** The `sub` of the response's id_token once validated (OIDC Core 3.1.3.7); none without one. */
+  async #idTokenSubject(tokens: UpstreamTokens, nonce: string): Promise<string | undefined> {
+    if (!tokens.id_token) return undefined;
+    const uri = await this.#endpoints.get('jwks_uri');
+    if (this.#jwks?.uri !== uri) this.#jwks = { uri, get: remoteJwks(this.#client, uri) };
+    const issuer = await this.#endpoints.get('issuer');
+    const payload = await verifyIdToken(tokens.id_token, {
+      provider: 'Clerk',
+      jwks: this.#jwks.get,
+      issuers: () => [issuer],
+      clientId: this.#clientId,
+      nonce,
+      leeway: this.#leeway,
+      accessToken: tokens.access_token,
+    });
+    return payload.sub;
   }
 
   /** token_info: the token must be active, issued to our client, and not expired. */

@@ -166,11 +166,38 @@ describe('WorkOS identity from userinfo', () => {
   it('every upstream call goes through the injected fetch', async () => {
     const recorder = recordingFetch();
     await signIn('alice', await backend(recorder.fetch));
-    expect(recorder.urls).toEqual([endpoints['token'], endpoints['userinfo']]);
+    // The JWKS: the id_token of the response is validated (OIDC Core 3.1.3.7).
+    expect(recorder.urls).toEqual([endpoints['token'], endpoints['jwks'], endpoints['userinfo']]);
   });
 });
 
 describe('WorkOS failures', () => {
+  it('an id_token signed by a key WorkOS never published -> ERR_UPSTREAM_ID_TOKEN', async () => {
+    // AuthKit's access token is a JWT too, signed first: the defect goes to both.
+    await control(idp, 'POST', '/_mock/faults', {
+      provider: 'workos',
+      endpoint: 'token',
+      action: { kind: 'token', defect: 'bad-signature' },
+      times: 2,
+    });
+    const error = await upstreamError(signIn('alice'));
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_ID_TOKEN',
+      'WorkOS id_token signature is invalid',
+    ]);
+  });
+
+  it('an id_token and userinfo naming different users -> ERR_UPSTREAM_ID_TOKEN', async () => {
+    const w = await backend(
+      rewritingFetch(endpoints['userinfo']!, (body) => ({ ...body, sub: 'someone-else' })),
+    );
+    const error = await upstreamError(signIn('alice', w));
+    expect([error.code, error.message]).toEqual([
+      'ERR_UPSTREAM_ID_TOKEN',
+      'WorkOS id_token and userinfo name different users',
+    ]);
+  });
+
   it('userinfo without sub -> ERR_UPSTREAM_USER', async () => {
     const w = await backend(rewritingFetch(endpoints['userinfo']!, ({ sub: _sub, ...rest }) => rest));
     const error = await upstreamError(signIn('alice', w));

@@ -9,15 +9,27 @@
  * - `https://{sub}.authkit.app` with `/oauth2/{authorize,token,userinfo,jwks}` (FastMCP
  *   workos.py); the userinfo claims are `sub, email, email_verified, name, given_name,
  *   family_name`.
+ * - We ask for `openid`, so the token response carries an id_token: it is validated (OIDC Core
+ *   3.1.3.7) and its `sub` must be the userinfo `sub` (OIDC Core 5.3.2), although the identity
+ *   comes from userinfo.
  * @see https://workos.com/docs/authkit/mcp
  */
+import type { JWTVerifyGetKey } from 'jose';
 import {
   buildAuthorizationUrl,
   fetchUserinfo,
+  remoteJwks,
   UpstreamEndpoints,
   userinfoIdentity,
+  verifyIdToken,
 } from './oidc-upstream.ts';
-import type { BackendFactory, ProxyUpstream, UpstreamIdentity, UpstreamTokens } from './types.ts';
+import {
+  type BackendFactory,
+  type ProxyUpstream,
+  UpstreamError,
+  type UpstreamIdentity,
+  type UpstreamTokens,
+} from './types.ts';
 import { clientCredentials, exchangeCode, type UpstreamClient } from './upstream-http.ts';
 
 export const WORKOS_SCOPES = ['openid', 'email', 'profile'];
@@ -29,16 +41,19 @@ class WorkOSUpstream implements ProxyUpstream {
   readonly #endpoints: UpstreamEndpoints;
   readonly #clientId: string;
   readonly #clientSecret: string;
+  readonly #leeway: number;
+  #jwks: { uri: string; get: JWTVerifyGetKey } | undefined;
 
   constructor(
     client: UpstreamClient,
     endpoints: UpstreamEndpoints,
-    credentials: { clientId: string; clientSecret: string },
+    options: { clientId: string; clientSecret: string; leeway: number },
   ) {
     this.#client = client;
     this.#endpoints = endpoints;
-    this.#clientId = credentials.clientId;
-    this.#clientSecret = credentials.clientSecret;
+    this.#clientId = options.clientId;
+    this.#clientSecret = options.clientSecret;
+    this.#leeway = options.leeway;
   }
 
   async authorizationUrl(input: Parameters<ProxyUpstream['authorizationUrl']>[0]): Promise<URL> {
@@ -61,12 +76,34 @@ class WorkOSUpstream implements ProxyUpstream {
       codeVerifier: input.codeVerifier,
       redirectUri: input.redirectUri,
     });
+    const idTokenSub = await this.#idTokenSubject(tokens, input.nonce);
     const userinfo = await fetchUserinfo(
       this.#client,
       await this.#endpoints.get('userinfo_url'),
       tokens.access_token,
     );
+    if (idTokenSub !== undefined && idTokenSub !== userinfo.sub) {
+      throw new UpstreamError('ERR_UPSTREAM_ID_TOKEN', 'WorkOS id_token and userinfo name different users');
+    }
     return { identity: userinfoIdentity('workos', userinfo), tokens };
+  }
+
+  /** The `sub` of the response's id_token once validated (OIDC Core 3.1.3.7); none without one. */
+  async #idTokenSubject(tokens: UpstreamTokens, nonce: string): Promise<string | undefined> {
+    if (!tokens.id_token) return undefined;
+    const uri = await this.#endpoints.get('jwks_uri');
+    if (this.#jwks?.uri !== uri) this.#jwks = { uri, get: remoteJwks(this.#client, uri) };
+    const issuer = await this.#endpoints.get('issuer');
+    const payload = await verifyIdToken(tokens.id_token, {
+      provider: 'WorkOS',
+      jwks: this.#jwks.get,
+      issuers: () => [issuer],
+      clientId: this.#clientId,
+      nonce,
+      leeway: this.#leeway,
+      accessToken: tokens.access_token,
+    });
+    return payload.sub;
   }
 }
 
@@ -74,5 +111,8 @@ class WorkOSUpstream implements ProxyUpstream {
 export const workosBackend: BackendFactory = (settings, deps) => {
   const client: UpstreamClient = { provider: 'WorkOS', fetch: deps.fetch };
   const endpoints = new UpstreamEndpoints(client, settings, 'workos', { preferDiscovery: false });
-  return new WorkOSUpstream(client, endpoints, clientCredentials('WorkOS', settings.oauth));
+  return new WorkOSUpstream(client, endpoints, {
+    ...clientCredentials('WorkOS', settings.oauth),
+    leeway: settings.tokens.leeway,
+  });
 };

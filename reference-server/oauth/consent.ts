@@ -24,8 +24,8 @@ function sameHash(value: string | undefined, hash: unknown): boolean {
  * form-action on every redirect that follows a form submission, so our consent and login forms
  * must allow the client's redirect URI (and, for a proxy, the upstream) besides ourselves.
  */
-export function formActionSources(rt: Runtime, txn: TransactionRecord): string {
-  const sources = new Set(["'self'"]);
+export function formActionSources(rt: Runtime, txn: TransactionRecord, extra: string[] = []): string {
+  const sources = new Set(["'self'", ...extra]);
   const target = new URL(txn.redirectUri);
   sources.add(target.protocol === 'http:' || target.protocol === 'https:' ? target.origin : target.protocol);
   const upstream = rt.backend?.kind === 'proxy' ? rt.settings.upstream : undefined;
@@ -41,6 +41,25 @@ export function formActionSources(rt: Runtime, txn: TransactionRecord): string {
   // Real upstream hosts are https; allowing https: keeps the chain open whatever the authority.
   if (rt.kind === 'proxy') sources.add('https:');
   return [...sources].join(' ');
+}
+
+/**
+ * The origin of the upstream authorization endpoint, as the backend builds it (a discovery-based
+ * upstream such as Auth0 or WorkOS has no URL in the upstream settings; edge 35).
+ */
+async function upstreamOrigin(rt: Runtime): Promise<string | undefined> {
+  if (rt.backend?.kind !== 'proxy') return undefined;
+  try {
+    const url = await rt.backend.authorizationUrl({
+      state: 'x',
+      codeChallenge: s256('x'),
+      redirectUri: endpoints(rt).callback,
+      nonce: 'x',
+    });
+    return url.origin;
+  } catch {
+    return undefined; // the upstream cannot be reached now; approval will report it
+  }
 }
 
 /**
@@ -77,7 +96,7 @@ asks to use this MCP server on your behalf${txn.scope.length ? ` with scope <cod
 <button type="submit" name="action" value="deny" id="deny">Deny</button>
 </form>`;
   return page('Allow access?', body, 200, {
-    ...pageHeaders(formActionSources(rt, txn)),
+    ...pageHeaders(formActionSources(rt, txn, [(await upstreamOrigin(rt)) ?? "'self'"])),
     'set-cookie': setCookie('mcp_csrf', csrf, {
       secure: secure(rt),
       sameSite: 'Strict',

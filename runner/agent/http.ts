@@ -119,6 +119,14 @@ export class HttpAgent {
     else this.#jar.clear();
   }
 
+  /** Sets one cookie for a URL's host (browser mode hands the Chromium jar's cookies over). */
+  setCookie(url: string, name: string, value: string): void {
+    const host = new URL(url).host;
+    const jar = this.#jar.get(host) ?? new Map<string, string>();
+    jar.set(name, value);
+    this.#jar.set(host, jar);
+  }
+
   #store(url: string, headers: Headers): void {
     const host = new URL(url).host;
     const jar = this.#jar.get(host) ?? new Map<string, string>();

@@ -2,6 +2,8 @@ import type { CaseContext, ResponseResult } from '../context.ts';
 import { RunnerError } from '../errors.ts';
 import type { AuthorizeResult } from '../steps/oauth.ts';
 import { expand, lookup } from '../template.ts';
+import { cspAllows } from './csp.ts';
+import { pkcePair } from './pkce-pair.ts';
 
 /** The verdict of one check: pass or fail, what was expected and seen, which exchanges it judged. */
 export interface CheckOutcome {
@@ -532,4 +534,6 @@ export const CHECKS: Record<string, CheckFn> = {
   no_leak: noLeak,
   count,
   value: valueCheck,
+  csp_allows: cspAllows,
+  pkce_pair: pkcePair,
 };

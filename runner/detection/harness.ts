@@ -4,6 +4,7 @@ import type { AppParts } from '../../reference-server/app.ts';
 import { type AuthBackend, loadSettings } from '../../reference-server/config.ts';
 import { silentLogger } from '../../reference-server/log.ts';
 import { MOCK_PROVIDER, mockIdpOverrides } from '../../reference-server/mock-wiring.ts';
+import type { RuntimeOptions } from '../../reference-server/runtime.ts';
 import { type RunningReferenceServer, startReferenceServer } from '../../reference-server/server.ts';
 import { createMemoryStore } from '../../reference-server/store/memory.ts';
 import { seedUsers } from '../../reference-server/users/seed.ts';
@@ -27,6 +28,8 @@ export interface TargetOptions {
   backend?: AuthBackend;
   /** Broken parts to assemble the server with. */
   parts?: Partial<AppParts>;
+  /** Broken runtime parts: a wrapped backend factory, another claims filter. */
+  runtime?: Pick<RuntimeOptions, 'backend' | 'claims'>;
   /** Extra settings (nested), e.g. `{ jwt: { required_scopes: ['mcp'] } }`. */
   settings?: Record<string, unknown>;
   /** Share a running mock IdP (several targets in one file). */
@@ -61,7 +64,12 @@ export async function startTarget(options: TargetOptions = {}): Promise<Target> 
           options.settings ?? {},
         ),
       }),
-    { store, log: silentLogger, ...(options.parts ? { parts: options.parts } : {}) },
+    {
+      store,
+      log: silentLogger,
+      ...(options.parts ? { parts: options.parts } : {}),
+      ...(options.runtime ?? {}),
+    },
   );
   return {
     mock,

@@ -3,7 +3,14 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { type CaseContext, type ResponseResult, toResponseResult } from '../context.ts';
 import { RunnerError } from '../errors.ts';
 import { expand, expandString, lookup } from '../template.ts';
+import { skipUnless } from './applicability.ts';
+import { consentForm } from './consent-form.ts';
+import { expectedUser } from './expected-user.ts';
+import { idpClient, idpIssued } from './idp.ts';
 import { authorize, exchange, newPkce, refresh, register, revoke } from './oauth.ts';
+import { sharedClient } from './shared-client.ts';
+import { upstreamLeg } from './upstream-leg.ts';
+import { wellKnown } from './well-known.ts';
 
 export type StepFn = (ctx: CaseContext, args: Record<string, unknown>) => Promise<unknown>;
 
@@ -134,7 +141,8 @@ function b64(value: unknown): string {
  * removes one), then signs it as `signer` says: `idp` (the mock IdP's key for the upstream
  * provider, so a server that trusts the IdP sees a valid signature), `untrusted` (a fresh key),
  * `none` (alg none), `hs256-public-key` (HS256 keyed with the server's published public key:
- * algorithm confusion).
+ * algorithm confusion). `relative` sets time claims to now plus seconds (`{ exp: -600 }`);
+ * `embed_jwk` puts an untrusted signer's public key into the header.
  */
 async function mintToken(ctx: CaseContext, args: Record<string, unknown>): Promise<string> {
   const a = expand(args, ctx.vars) as Record<string, unknown>;
@@ -152,6 +160,12 @@ async function mintToken(ctx: CaseContext, args: Record<string, unknown>): Promi
   for (const [k, v] of Object.entries((a['claims'] as Record<string, unknown> | undefined) ?? {})) {
     if (v === null) delete claims[k];
     else claims[k] = v;
+  }
+  // `relative: { exp: -600 }`: a time claim set to now plus that many seconds.
+  const now = Math.floor(Date.now() / 1000);
+  for (const [k, v] of Object.entries((a['relative'] as Record<string, unknown> | undefined) ?? {})) {
+    if (typeof v !== 'number') throw new RunnerError('ERR_STEP_FAILED', `"relative.${k}" must be a number`);
+    claims[k] = now + v;
   }
   const signer = (a['signer'] as string | undefined) ?? 'untrusted';
   let token: string;
@@ -189,9 +203,10 @@ async function mintToken(ctx: CaseContext, args: Record<string, unknown>): Promi
       typeof a['kid'] === 'string'
         ? a['kid']
         : ((header['kid'] as string | undefined) ?? `untrusted-${randomUUID()}`);
-    await exportJWK(publicKey);
+    // `embed_jwk`: the token carries its own public key (RFC 7515 4.1.3), as in CVE-2018-0114.
+    const jwk = a['embed_jwk'] === true ? { jwk: await exportJWK(publicKey) } : {};
     token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'ES256', kid, typ: (header['typ'] as string | undefined) ?? 'JWT' })
+      .setProtectedHeader({ alg: 'ES256', kid, typ: (header['typ'] as string | undefined) ?? 'JWT', ...jwk })
       .sign(privateKey);
   }
   ctx.run.secrets.add(token);
@@ -233,7 +248,8 @@ async function idpFault(ctx: CaseContext, args: Record<string, unknown>) {
 
 /**
  * The identity probe: calls the configured tool with the token and reads the user's fields
- * from its result (paths from the configuration). `ok` is false when the call was refused.
+ * from its result (paths from the configuration), and `claims`, the claims it says the server
+ * passed through (when the configuration names where). `ok` is false when the call was refused.
  */
 async function identity(ctx: CaseContext, args: Record<string, unknown>) {
   const probe = ctx.run.identity;
@@ -252,6 +268,7 @@ async function identity(ctx: CaseContext, args: Record<string, unknown>) {
       login: field(probe.fields.login),
       groups: field(probe.fields.groups),
     },
+    claims: field(probe.fields.claims),
   };
 }
 
@@ -269,4 +286,12 @@ export const STEPS: Record<string, StepFn> = {
   idp_fault: idpFault,
   pkce: async (_ctx, args) => newPkce((args['method'] as 'S256' | 'plain' | undefined) ?? 'S256'),
   set: async (ctx, args) => expand(args, ctx.vars),
+  consent_form: consentForm,
+  well_known: wellKnown,
+  idp_client: idpClient,
+  idp_issued: idpIssued,
+  skip_unless: skipUnless,
+  upstream_leg: upstreamLeg,
+  expected_user: expectedUser,
+  shared_client: sharedClient,
 };

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { parseForms } from '../agent/http.ts';
-import { type CaseContext, type ResponseResult, toResponseResult } from '../context.ts';
+import type { BrowserJar } from '../agent/browser.ts';
+import { type AgentExchange, type HtmlForm, parseForms } from '../agent/http.ts';
+import { type BrowserRule, type CaseContext, type ResponseResult, toResponseResult } from '../context.ts';
 import { RunnerError } from '../errors.ts';
 import { expand, expandString, lookup } from '../template.ts';
 
@@ -24,6 +25,11 @@ export interface AuthorizeResult {
   /** The server showed a consent page of its own. */
   consent_shown: boolean;
   consent_page: ResponseResult | undefined;
+  /**
+   * Where approving our consent page sent the browser (the upstream sign-in, a login page, or the
+   * client itself): the target a consent page's CSP `form-action` must allow (edge 35).
+   */
+  consent_redirect: string | undefined;
   /** Every page the browser landed on, in order (consent, upstream login...). */
   pages: Array<{ url: string; status: number }>;
   /** The navigation reached the client's redirect URI. */
@@ -137,13 +143,168 @@ export async function register(
   return res;
 }
 
-const APPROVE = /\b(approve|allow|accept|authori[sz]e|consent|continue|yes|grant)\b/i;
-const DENY = /\b(deny|cancel|reject|decline|no)\b/i;
+/** The buttons of a consent page, by value or visible text (both agents use them). */
+export const APPROVE = /\b(approve|allow|accept|authori[sz]e|consent|continue|yes|grant)\b/i;
+export const DENY = /\b(deny|cancel|reject|decline|no)\b/i;
+
+/** Where one action of an agent left the browser (the HTTP agent's Navigation fits it). */
+interface DriverNavigation {
+  final?: { url: string; status: number; headers: Headers; body: string } | undefined;
+  stoppedAt?: string | undefined;
+  /** The browser stayed on the same document (the action did not navigate or was refused). */
+  unchanged?: boolean | undefined;
+  /** The requests of this navigation, in order (the first one is the action's own). */
+  hops?: AgentExchange[] | undefined;
+}
+
+type FormButton = HtmlForm['buttons'][number];
+
+/** What `authorize` needs from an agent: the plain-HTTP one or real Chromium (`--browser`). */
+interface AuthorizeDriver {
+  start(url: string): Promise<DriverNavigation>;
+  forms(page: NonNullable<DriverNavigation['final']>): Promise<HtmlForm[]>;
+  submit(form: HtmlForm, button: FormButton | undefined): Promise<DriverNavigation>;
+  /** Browser rules (browser mode only). */
+  rule?(url: string): BrowserRule | undefined;
+  runRule?(rule: BrowserRule, which: 'commands' | 'deny'): Promise<DriverNavigation>;
+  /** Continues in another jar: opens `url` there; later submits use it (`upstream_jar`). */
+  switchJar?(name: string, url: string): Promise<DriverNavigation>;
+}
+
+const MAX_ROUNDS = 8;
+
+/** The Location the first response of a navigation sent the browser to (absolute), if it redirected. */
+function firstLocation(nav: DriverNavigation): string | undefined {
+  const first = nav.hops?.[0];
+  const location = first?.response?.headers['location'];
+  if (!first || !location) return nav.stoppedAt;
+  try {
+    return new URL(location, first.request.url).toString();
+  } catch {
+    return location;
+  }
+}
+
+/** Reads the authorization response from the URL the browser was sent to (RFC 6749 4.1.2, RFC 9207). */
+function readRedirect(
+  ctx: CaseContext,
+  result: AuthorizeResult,
+  location: string,
+  redirected: boolean,
+): void {
+  result.redirected = redirected;
+  result.location = location;
+  if (!redirected) return;
+  const target = new URL(location);
+  const query = new URLSearchParams(target.hash ? target.hash.slice(1) : '');
+  for (const [k, v] of target.searchParams) query.set(k, v);
+  result.code = query.get('code') ?? undefined;
+  result.state = query.get('state') ?? undefined;
+  result.iss = query.get('iss') ?? undefined;
+  result.error = query.get('error') ?? undefined;
+  result.error_description = query.get('error_description') ?? undefined;
+  if (result.code) ctx.run.secrets.add(result.code);
+}
+
+/**
+ * The walk both agents share: browser rules first (browser mode), then the mock IdP's (or a
+ * server's own) persona login page, then a consent page, until the client's redirect URI or a
+ * page that is none of these.
+ */
+async function drive(
+  ctx: CaseContext,
+  driver: AuthorizeDriver,
+  url: string,
+  result: AuthorizeResult,
+  options: {
+    persona: string;
+    consent: string;
+    stopAtUpstream: boolean;
+    stopAt: (u: string) => boolean;
+    /** `deny`: cancel at the mock IdP's sign-in page instead of signing in. */
+    upstreamAction?: string;
+    /** After approving consent, finish the sign-in in this jar (another browser; edge 2). */
+    upstreamJar?: string | undefined;
+  },
+): Promise<void> {
+  const { persona, consent } = options;
+  let nav = await driver.start(url);
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    if (nav.stoppedAt) {
+      readRedirect(ctx, result, nav.stoppedAt, options.stopAt(nav.stoppedAt));
+      return;
+    }
+    if (nav.unchanged) return;
+    const page = nav.final;
+    if (!page) return;
+    result.pages.push({ url: page.url, status: page.status });
+    const response = toResponseResult({ ...page }, []);
+    result.final = response;
+    if (page.status !== 200) return;
+    const rule = driver.rule?.(page.url);
+    if (rule && driver.runRule) {
+      if (rule.consent) {
+        result.consent_shown = true;
+        result.consent_page = response;
+        if (consent === 'stop') return;
+      }
+      nav = await driver.runRule(rule, rule.consent && consent === 'deny' ? 'deny' : 'commands');
+      continue;
+    }
+    const forms = await driver.forms(page);
+    const onIdp = ctx.run.idpUrl !== undefined && page.url.startsWith(ctx.run.idpUrl);
+    // `upstream_action: deny`: the user cancels at the IdP, which answers the server's callback
+    // with error=access_denied (RFC 6749 4.1.2.1).
+    if (onIdp && options.upstreamAction === 'deny') {
+      const denyForm = forms.find((f) => f.buttons.some((b) => b.value === 'deny'));
+      const button = denyForm?.buttons.find((b) => b.value === 'deny');
+      if (!denyForm || !button)
+        throw new RunnerError('ERR_STEP_FAILED', 'the IdP sign-in page has no deny button');
+      nav = await driver.submit(denyForm, button);
+      continue;
+    }
+    const personaForm = forms.find(
+      (f) =>
+        f.fields['persona'] === persona || f.buttons.some((b) => b.name === 'persona' && b.value === persona),
+    );
+    if (personaForm) {
+      if (onIdp && options.stopAtUpstream) return;
+      const button =
+        personaForm.buttons.find((b) => b.name === 'persona' && b.value === persona) ??
+        personaForm.buttons.find((b) => b.value === 'approve') ??
+        personaForm.buttons[0];
+      nav = await driver.submit(personaForm, button);
+      continue;
+    }
+    const consentForm = forms.find((f) => f.buttons.some((b) => APPROVE.test(`${b.value} ${b.text}`)));
+    if (consentForm && !onIdp) {
+      result.consent_shown = true;
+      result.consent_page = response;
+      if (consent === 'stop') return;
+      const button =
+        consent === 'deny'
+          ? consentForm.buttons.find((b) => DENY.test(`${b.value} ${b.text}`))
+          : consentForm.buttons.find((b) => APPROVE.test(`${b.value} ${b.text}`));
+      if (!button) throw new RunnerError('ERR_STEP_FAILED', `the consent page has no ${consent} button`);
+      nav = await driver.submit(consentForm, button);
+      if (consent === 'approve') result.consent_redirect = firstLocation(nav);
+      if (options.upstreamJar && consent === 'approve' && nav.final && !nav.stoppedAt) {
+        if (!driver.switchJar)
+          throw new RunnerError('ERR_STEP_FAILED', '"upstream_jar" needs the plain-HTTP agent');
+        nav = await driver.switchJar(options.upstreamJar, nav.final.url);
+      }
+      continue;
+    }
+    return;
+  }
+}
 
 /**
  * Drives a browser through /authorize: our consent page (approve, deny or stop), the mock IdP's
  * login page (signs in as the persona), a server's own persona login page, until the navigation
- * reaches the client's redirect URI (recorded, never requested) or ends on a page.
+ * reaches the client's redirect URI (recorded, never requested) or ends on a page. In browser
+ * mode the browser is real Chromium with a context per jar, and the browser rules drive pages
+ * that are not ours.
  */
 export async function authorize(ctx: CaseContext, args: Record<string, unknown>): Promise<AuthorizeResult> {
   const a = expand(args, ctx.vars) as Record<string, unknown>;
@@ -174,18 +335,22 @@ export async function authorize(ctx: CaseContext, args: Record<string, unknown>)
   const endpoint = metadataEndpoint(ctx, 'authorization_endpoint');
   const url = new URL(endpoint);
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  const persona = typeof a['persona'] === 'string' ? a['persona'] : 'alice';
-  const consent = (a['consent'] as string | undefined) ?? 'approve';
-  const stopAtUpstream = a['stop_at'] === 'upstream';
-  const agent = ctx.agent(typeof a['jar'] === 'string' ? a['jar'] : 'default');
-  const redirectBase = redirectUri.split(/[?#]/)[0]!;
-  const stopAt = (u: string) => u.split(/[?#]/)[0] === redirectBase;
+  const options = {
+    persona: typeof a['persona'] === 'string' ? a['persona'] : 'alice',
+    consent: (a['consent'] as string | undefined) ?? 'approve',
+    stopAtUpstream: a['stop_at'] === 'upstream',
+    upstreamAction: typeof a['upstream_action'] === 'string' ? a['upstream_action'] : 'approve',
+    stopAt: (u: string) => u.split(/[?#]/)[0] === redirectUri.split(/[?#]/)[0],
+    upstreamJar: typeof a['upstream_jar'] === 'string' ? a['upstream_jar'] : undefined,
+  };
+  const jarName = typeof a['jar'] === 'string' ? a['jar'] : 'default';
   const headers = { ...ctx.run.headers, ...((a['headers'] as Record<string, string> | undefined) ?? {}) };
 
   const result: AuthorizeResult = {
     kind: 'authorize',
     consent_shown: false,
     consent_page: undefined,
+    consent_redirect: undefined,
     pages: [],
     redirected: false,
     location: undefined,
@@ -199,63 +364,70 @@ export async function authorize(ctx: CaseContext, args: Record<string, unknown>)
     pkce,
     exchanges: [],
   };
-  const { exchanges } = await ctx.recording(async () => {
-    let nav = await agent.navigate(url.toString(), { stopAt, headers });
-    for (let round = 0; round < 6; round++) {
-      if (nav.stoppedAt) {
-        result.redirected = stopAt(nav.stoppedAt);
-        result.location = nav.stoppedAt;
-        if (result.redirected) {
-          const target = new URL(nav.stoppedAt);
-          const query = new URLSearchParams(target.hash ? target.hash.slice(1) : '');
-          for (const [k, v] of target.searchParams) query.set(k, v);
-          result.code = query.get('code') ?? undefined;
-          result.state = query.get('state') ?? undefined;
-          result.iss = query.get('iss') ?? undefined;
-          result.error = query.get('error') ?? undefined;
-          result.error_description = query.get('error_description') ?? undefined;
-          if (result.code) ctx.run.secrets.add(result.code);
+  if (ctx.run.browser) {
+    // Real Chromium: one context per jar; its cookies and the plain-HTTP jar's are kept in step.
+    const used = new Map<string, BrowserJar>();
+    const open = async (name: string, at: string) => {
+      const jar = await ctx.browserJar(name);
+      used.set(name, jar);
+      await jar.importCookies(at, ctx.agent(name).cookieHeader(at));
+      return jar.open({
+        redirectUri,
+        extraHeaders: { origin: url.origin, headers },
+        rules: ctx.run.browserRules,
+      });
+    };
+    await ctx.browserJar(jarName);
+    const { exchanges } = await ctx.recording(async () => {
+      const tabs = [await open(jarName, url.toString())];
+      const tab = () => tabs.at(-1)!;
+      try {
+        await drive(
+          ctx,
+          {
+            start: (u) => tab().navigate(u),
+            forms: () => tab().forms(),
+            submit: (form, button) => tab().submit(form, button),
+            rule: (u) => tab().rule(u),
+            runRule: (rule, which) => tab().runRule(rule, which),
+            switchJar: async (name, u) => {
+              tabs.push(await open(name, u));
+              return tab().navigate(u);
+            },
+          },
+          url.toString(),
+          result,
+          options,
+        );
+      } finally {
+        for (const t of tabs) await t.close();
+        for (const [name, jar] of used) {
+          for (const c of await jar.exportCookies()) ctx.agent(name).setCookie(c.url, c.name, c.value);
         }
-        return;
       }
-      const page = nav.final;
-      if (!page) return;
-      result.pages.push({ url: page.url, status: page.status });
-      const response = toResponseResult({ ...page }, []);
-      result.final = response;
-      if (page.status !== 200) return;
-      const forms = parseForms(page.body, page.url);
-      const onIdp = ctx.run.idpUrl !== undefined && page.url.startsWith(ctx.run.idpUrl);
-      const personaForm = forms.find(
-        (f) =>
-          f.fields['persona'] === persona ||
-          f.buttons.some((b) => b.name === 'persona' && b.value === persona),
-      );
-      if (personaForm) {
-        if (onIdp && stopAtUpstream) return;
-        const button =
-          personaForm.buttons.find((b) => b.name === 'persona' && b.value === persona) ??
-          personaForm.buttons.find((b) => b.value === 'approve') ??
-          personaForm.buttons[0];
-        nav = await agent.submit(personaForm, button, { stopAt });
-        continue;
-      }
-      const consentForm = forms.find((f) => f.buttons.some((b) => APPROVE.test(`${b.value} ${b.text}`)));
-      if (consentForm && !onIdp) {
-        result.consent_shown = true;
-        result.consent_page = response;
-        if (consent === 'stop') return;
-        const button =
-          consent === 'deny'
-            ? consentForm.buttons.find((b) => DENY.test(`${b.value} ${b.text}`))
-            : consentForm.buttons.find((b) => APPROVE.test(`${b.value} ${b.text}`));
-        if (!button) throw new RunnerError('ERR_STEP_FAILED', `the consent page has no ${consent} button`);
-        nav = await agent.submit(consentForm, button, { stopAt });
-        continue;
-      }
-      return;
-    }
-  });
+    });
+    result.exchanges = exchanges;
+    return result;
+  }
+  let agent = ctx.agent(jarName);
+  const { stopAt } = options;
+  const { exchanges } = await ctx.recording(() =>
+    drive(
+      ctx,
+      {
+        start: (u) => agent.navigate(u, { stopAt, headers }),
+        forms: async (page) => parseForms(page.body, page.url),
+        submit: (form, button) => agent.submit(form, button, { stopAt }),
+        switchJar: (name, u) => {
+          agent = ctx.agent(name);
+          return agent.navigate(u, { stopAt, headers });
+        },
+      },
+      url.toString(),
+      result,
+      options,
+    ),
+  );
   result.exchanges = exchanges;
   return result;
 }
