@@ -1,17 +1,9 @@
 import { defineConfig } from '@playwright/test';
+// Debian's Chromium (Playwright's own browser download is not available on these machines): one
+// definition for the e2e tests and the runner's browser mode.
+import { chromiumLaunchOptions } from './runner/agent/browser.ts';
 
-/** Debian's Chromium; Playwright's own browser download is not available on these machines. */
-export const chromiumLaunchOptions = {
-  executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-};
+export { chromiumLaunchOptions };
 
 export default defineConfig({
   testDir: 'e2e',

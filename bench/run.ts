@@ -4,6 +4,10 @@
  * alone in its own child process (bench/target-server.ts) while this process generates the load
  * (bench/load.ts); the servers are measured one after the other so that they never compete for
  * the CPU. Prints a Markdown table and the machine facts; exit code 1 when any request failed.
+ *
+ * `--suite` picks the benchmark: `idp` (the default, this one), `reference` (the reference
+ * server: MCP requests and authorization flows, bench/reference-server.ts, whose options follow),
+ * or `all` (both, one after the other, each with its defaults).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -118,7 +122,44 @@ function report(options: BenchOptions, facts: MachineFacts, results: ServerResul
   return lines.join('\n');
 }
 
+const SUITES = ['idp', 'reference', 'all'] as const;
+type Suite = (typeof SUITES)[number];
+
+const suiteUsage = `Suites: --suite idp (default: the above), --suite reference (the reference server; see
+--suite reference --help), --suite all (both, each with its defaults).`;
+
+/** Takes `--suite NAME` (or `--suite=NAME`) out of the arguments. */
+export function selectSuite(argv: string[]): { suite: Suite; rest: string[] } {
+  const at = argv.findIndex((a) => a === '--suite' || a.startsWith('--suite='));
+  if (at < 0) return { suite: 'idp', rest: argv };
+  const inline = argv[at]!.startsWith('--suite=');
+  const name = inline ? argv[at]!.slice('--suite='.length) : argv[at + 1];
+  if (!(SUITES as readonly string[]).includes(name ?? '')) {
+    throw new BenchUsageError(`--suite must be one of ${SUITES.join(', ')}, got "${name ?? ''}"`);
+  }
+  const rest = [...argv.slice(0, at), ...argv.slice(at + (inline ? 1 : 2))];
+  if (name === 'all' && rest.length > 0) throw new BenchUsageError('--suite all takes no other options');
+  return { suite: name as Suite, rest };
+}
+
 async function main(argv: string[]): Promise<number> {
+  let selected: { suite: Suite; rest: string[] };
+  try {
+    selected = selectSuite(argv);
+  } catch (error) {
+    if (error instanceof BenchUsageError) {
+      process.stderr.write(`bench: ${error.message}\n\n${suiteUsage}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const reference = async (args: string[]) => (await import('./reference-server.ts')).main(args);
+  if (selected.suite === 'reference') return reference(selected.rest);
+  if (selected.suite === 'all') return Math.max(await idpMain([]), await reference([]));
+  return idpMain(selected.rest);
+}
+
+async function idpMain(argv: string[]): Promise<number> {
   let options: BenchOptions;
   try {
     options = parseBenchArgs(argv);
@@ -130,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   if (options.help) {
-    process.stdout.write(`${benchUsage}\n`);
+    process.stdout.write(`${benchUsage}\n\n${suiteUsage}\n`);
     return 0;
   }
   const facts = machineFacts();

@@ -47,8 +47,9 @@ ${forms}
     headers: {
       'content-type': 'text/html; charset=utf-8',
       'cache-control': 'no-store',
-      'content-security-policy':
-        "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'",
+      // No form-action: Chromium checks it on every redirect the sign-in form starts, and `*`
+      // does not cover a native client's custom scheme (cursor://) at the end of the chain.
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     },
   });
 }
