@@ -91,6 +91,8 @@ export class CaseContext {
   readonly #jars = new Map<string, BrowserJar>();
   readonly #opening = new Map<string, Promise<BrowserJar>>();
   readonly #recorded: Array<{ id: number; step: string; exchange: AgentExchange }> = [];
+  /** Ids of recorded exchanges: concurrent recordings (`parallel`) see each other's, kept once. */
+  readonly #ids = new Map<AgentExchange, number>();
   #step = 'setup';
 
   constructor(run: RunContext, vars: Record<string, unknown>) {
@@ -161,8 +163,12 @@ export class CaseContext {
     const ids: number[] = [];
     for (const [name, agent] of this.#sources()) {
       for (const exchange of agent.exchanges.slice(before.get(name) ?? 0)) {
-        const id = this.#recorded.length + 1;
-        this.#recorded.push({ id, step: this.#step, exchange });
+        let id = this.#ids.get(exchange);
+        if (id === undefined) {
+          id = this.#recorded.length + 1;
+          this.#recorded.push({ id, step: this.#step, exchange });
+          this.#ids.set(exchange, id);
+        }
         ids.push(id);
       }
     }

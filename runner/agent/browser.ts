@@ -247,10 +247,14 @@ export class BrowserJar {
     this.#tabs.delete(tab);
   }
 
-  /** Adds the cookies of a `Cookie` header (the plain-HTTP jar of the same name) for a URL. */
+  /**
+   * Adds the cookies of a `Cookie` header (the plain-HTTP jar of the same name) for a URL, except
+   * those the browser holds already (their attributes, SameSite above all, stay the browser's).
+   */
   async importCookies(url: string, cookieHeader: string | undefined): Promise<void> {
     if (!cookieHeader) return;
     const origin = new URL(url).origin;
+    const held = new Set((await this.#context.cookies(origin).catch(() => [])).map((c) => c.name));
     const cookies = cookieHeader
       .split(';')
       .map((pair) => pair.trim())
@@ -258,8 +262,9 @@ export class BrowserJar {
       .map((pair) => {
         const eq = pair.indexOf('=');
         return { name: pair.slice(0, eq), value: pair.slice(eq + 1), url: origin };
-      });
-    await this.#context.addCookies(cookies).catch(() => undefined);
+      })
+      .filter((c) => !held.has(c.name));
+    if (cookies.length) await this.#context.addCookies(cookies).catch(() => undefined);
   }
 
   /** The context's cookies for every origin its pages visited, to hand to the plain-HTTP jar. */
@@ -566,8 +571,9 @@ export class BrowserTab {
     return Math.max(1, this.#deadline - Date.now());
   }
 
+  /** The page being loaded, else the one shown. */
   #currentUrl(): string {
-    return this.#lastDocument?.url() ?? this.#page.url();
+    return [...this.#inflight].at(-1)?.url() ?? this.#lastDocument?.url() ?? this.#page.url();
   }
 
   /** The current document may navigate by itself (scripts, inline handlers, a meta refresh). */
@@ -808,13 +814,9 @@ export class BrowserTab {
     if (this.#closed) return;
     this.#closed = true;
     this.#notify();
-    const T = Date.now();
     await this.flush();
-    console.log('flush', Date.now() - T);
-    await this.#cdp.detach().catch(() => undefined);
-    console.log('detach', Date.now() - T);
+    // Closing the page ends its CDP session too (an explicit detach can wait on a hung navigation).
     await this.#page.close().catch(() => undefined);
-    console.log('page close', Date.now() - T);
     this.#jar.forget(this);
   }
 }
