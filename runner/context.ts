@@ -86,6 +86,8 @@ export interface ResponseResult {
 export class CaseContext {
   readonly run: RunContext;
   readonly vars: Record<string, unknown>;
+  /** Faults this case set at the mock IdP; removed when the case ends. */
+  readonly faultIds: number[] = [];
   readonly #agents = new Map<string, HttpAgent>();
   /** Browser-mode jars: one Chromium context per name, opened on first use. */
   readonly #jars = new Map<string, BrowserJar>();

@@ -208,6 +208,7 @@ export async function runCase(def: CaseDef, run: RunContext): Promise<CaseResult
     }
   }
   const checks = errored || notApplicable ? [] : def.expect.map((e) => evaluate(ctx, e, def.tags));
+  await removeFaults(ctx);
   await ctx.close();
   return {
     ...base,
@@ -220,14 +221,16 @@ export async function runCase(def: CaseDef, run: RunContext): Promise<CaseResult
   };
 }
 
-/** An exclusive case leaves no fault behind (one the server never triggered would hit the next case). */
-async function clearIdpFaults(run: RunContext): Promise<void> {
-  if (!run.idpUrl) return;
-  try {
-    const res = await run.fetch(`${run.idpUrl}/_mock/faults`, { method: 'DELETE' });
-    await res.body?.cancel();
-  } catch {
-    // The IdP is gone; the next case that needs it reports that.
+/** A case leaves no fault of its own behind (one the server never triggered would hit a later case). */
+async function removeFaults(ctx: CaseContext): Promise<void> {
+  if (!ctx.run.idpUrl) return;
+  for (const id of ctx.faultIds.splice(0)) {
+    try {
+      const res = await ctx.run.fetch(`${ctx.run.idpUrl}/_mock/faults/${id}`, { method: 'DELETE' });
+      await res.body?.cancel();
+    } catch {
+      // The IdP is gone; the next case that needs it reports that.
+    }
   }
 }
 
@@ -251,7 +254,6 @@ export async function runSuites(
   const runJob = async (job: (typeof all)[number]) => {
     options.events?.onCaseStart?.(job.suite, job.def);
     const result = await runCase(job.def, run);
-    if (job.def.exclusive && result.status !== 'skipped') await clearIdpFaults(run);
     results.set(job.def.id, result);
     options.events?.onCaseEnd?.(job.suite, result);
   };

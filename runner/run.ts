@@ -168,17 +168,17 @@ export async function runConformance(options: ConformanceOptions): Promise<RunRe
     personas: personas.personas,
   };
   const reporters = options.reporters ?? [];
-  for (const r of reporters) {
-    r.onRunStart({
-      target: run.target,
-      startedAt: startedAt.toISOString(),
-      tool: TOOL,
-      suites: suites.map((s) => ({ id: s.id, title: s.title, cases: s.cases.length })),
-    });
-  }
   const expected = (options.expectedFailures ?? []).map(globToRegExp);
   let results: SuiteResult[];
   try {
+    for (const r of reporters) {
+      r.onRunStart({
+        target: run.target,
+        startedAt: startedAt.toISOString(),
+        tool: TOOL,
+        suites: suites.map((s) => ({ id: s.id, title: s.title, cases: s.cases.length })),
+      });
+    }
     results = await runSuites(suites, run, {
       concurrency: options.concurrency ?? 4,
       events: {

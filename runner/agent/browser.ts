@@ -580,7 +580,7 @@ export class BrowserTab {
   async #scripted(): Promise<boolean> {
     const document = this.#lastDocument;
     if (!document) return false;
-    return SCRIPTED.test(await this.#body(document));
+    return SCRIPTED.test(await this.#orElse(this.#body(document), '<script>', this.#deadline));
   }
 
   /**
@@ -673,15 +673,31 @@ export class BrowserTab {
     const response = this.#lastDocument;
     if (!response) return undefined;
     const [headers, body] = await Promise.all([
-      response.allHeaders().catch(() => response.headers()),
-      this.#body(response),
+      this.#orElse(
+        response.allHeaders().catch(() => response.headers()),
+        response.headers(),
+        this.#deadline,
+      ),
+      this.#orElse(this.#body(response), '', this.#deadline),
     ]);
     return { url: response.url(), status: response.status(), headers: headersOf(headers), body };
   }
 
-  /** Waits for the exchange records still reading headers and bodies. */
-  async flush(): Promise<void> {
-    await Promise.allSettled([...this.#pending]);
+  /** Waits (until `until` at most) for the exchange records still reading headers and bodies. */
+  async flush(until = this.#deadline): Promise<void> {
+    await this.#orElse(Promise.allSettled([...this.#pending]), undefined, until);
+  }
+
+  /** `promise`, or `fallback` once `until` has passed (a body that never ends, say). */
+  #orElse<T>(promise: Promise<T>, fallback: T, until: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      promise,
+      new Promise<T>((resolve) => {
+        timer = setTimeout(() => resolve(fallback), Math.max(0, until - Date.now()));
+        timer.unref();
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -814,7 +830,7 @@ export class BrowserTab {
     if (this.#closed) return;
     this.#closed = true;
     this.#notify();
-    await this.flush();
+    await this.flush(Date.now() + 1_000);
     // Closing the page ends its CDP session too (an explicit detach can wait on a hung navigation).
     await this.#page.close().catch(() => undefined);
     this.#jar.forget(this);

@@ -243,7 +243,9 @@ async function idpFault(ctx: CaseContext, args: Record<string, unknown>) {
   });
   if (res.status !== 201)
     throw new RunnerError('ERR_STEP_FAILED', `the mock IdP refused the fault: ${await res.text()}`);
-  return (await res.json()) as unknown;
+  const body = (await res.json()) as { faults?: Array<{ id: number }> };
+  for (const fault of body.faults ?? []) ctx.faultIds.push(fault.id);
+  return body;
 }
 
 /**
