@@ -146,7 +146,10 @@ describe('malformed input at every endpoint', () => {
     for (const p of providers) {
       for (const [name, url] of Object.entries(p.endpoints)) {
         if (name !== 'authorize') continue;
-        for (const query of ['', '?client_id=no-such-client&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=code']) {
+        for (const query of [
+          '',
+          '?client_id=no-such-client&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=code',
+        ]) {
           const res = await fetch(`${url}${query}`, { redirect: 'manual' });
           const where = `${p.id} authorize ${query || 'no parameters'}`;
           expect(res.status, where).toBeLessThan(500);

@@ -144,6 +144,11 @@ export async function runConformance(options: ConformanceOptions): Promise<RunRe
     userStore: options.userStore === true,
     declared: options.capabilities ?? [],
   });
+  // The plain-HTTP agent controls every request header; a real browser always sends fetch metadata.
+  if (options.browser) {
+    profile.missing['raw-navigation-headers'] =
+      'a real browser always sends Sec-Fetch-Site (run without --browser)';
+  } else profile.capabilities.push('raw-navigation-headers');
   const secrets = new Set<string>(Object.values(headers));
   // One Chromium per run; each page wait stays inside the step's own timeout.
   const browserAgent = options.browser

@@ -20,6 +20,8 @@ export type Capability =
   | 'idp-trusted'
   | 'required-scopes'
   | 'claims-passthrough'
+  /** The agent can send navigations without browser-added headers (the plain-HTTP agent). */
+  | 'raw-navigation-headers'
   | 'oidc-upstream';
 
 /** One step: a keyword of the vocabulary with its arguments. */

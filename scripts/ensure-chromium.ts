@@ -10,13 +10,18 @@ const path = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 if (!existsSync(path)) {
   if (process.getuid?.() !== 0) {
-    console.error(`Chromium is missing at ${path}. Install it (sudo apt-get install chromium) or set CHROMIUM_PATH.`);
+    console.error(
+      `Chromium is missing at ${path}. Install it (sudo apt-get install chromium) or set CHROMIUM_PATH.`,
+    );
     process.exit(1);
   }
   console.error(`Chromium is missing at ${path}; installing Debian's chromium with apt-get...`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'chromium'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env,
+  });
   if (!existsSync(path)) {
     console.error(`apt-get finished but ${path} is still missing.`);
     process.exit(1);

@@ -59,7 +59,7 @@ describe('Descope remote backend', () => {
       'remote',
       'descope',
       [issuer()],
-      [],
+      ['openid', 'email', 'profile'],
     ]);
   });
 

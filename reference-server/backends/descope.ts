@@ -35,7 +35,7 @@ export const descopeBackend: BackendFactory = async (settings, deps): Promise<Re
     kind: 'remote',
     id: 'descope',
     authorizationServers: [as],
-    scopesSupported: [],
+    scopesSupported: ['openid', 'email', 'profile'],
     async verify(token) {
       const claims = await verifyBearerJwt(token, {
         keys,

@@ -65,7 +65,7 @@ describe('PropelAuth remote backend (RFC 7662 introspection)', () => {
       'remote',
       'propelauth',
       [`${authUrl}/oauth/2.1`],
-      [],
+      ['openid', 'email', 'profile'],
     ]);
   });
 

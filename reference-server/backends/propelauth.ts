@@ -81,7 +81,7 @@ export const propelauthBackend: BackendFactory = (settings, deps): RemoteBackend
     kind: 'remote',
     id: 'propelauth',
     authorizationServers: [as],
-    scopesSupported: [],
+    scopesSupported: ['openid', 'email', 'profile'],
     async verify(token): Promise<VerifiedBearer> {
       if (token.length > MAX_TOKEN_CHARS) throw rejected('the access token is too long');
       const answer = await introspect(token);

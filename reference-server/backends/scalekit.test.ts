@@ -52,7 +52,7 @@ describe('Scalekit remote backend', () => {
       'remote',
       'scalekit',
       [env],
-      [],
+      ['openid', 'email', 'profile'],
     ]);
   });
 

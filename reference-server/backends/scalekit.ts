@@ -38,7 +38,7 @@ export const scalekitBackend: BackendFactory = (settings, deps): RemoteBackend =
     kind: 'remote',
     id: 'scalekit',
     authorizationServers: [as],
-    scopesSupported: [],
+    scopesSupported: ['openid', 'email', 'profile'],
     async verify(token) {
       const claims = await verifyBearerJwt(token, {
         keys,

@@ -43,7 +43,7 @@ describe('Supabase remote backend', () => {
       'remote',
       'supabase',
       [`${projectUrl}/auth/v1`],
-      [],
+      ['openid', 'email', 'profile'],
     ]);
   });
 

@@ -39,7 +39,7 @@ export const supabaseBackend: BackendFactory = (settings, deps): RemoteBackend =
     kind: 'remote',
     id: 'supabase',
     authorizationServers: [as],
-    scopesSupported: [],
+    scopesSupported: ['openid', 'email', 'profile'],
     async verify(token) {
       const claims = await verifyBearerJwt(token, {
         keys,

@@ -327,7 +327,12 @@ export async function authorize(ctx: CaseContext, args: Record<string, unknown>)
   }
   const resource = a['resource'] ?? ctx.run.profile.resource;
   if (typeof resource === 'string' && resource !== 'none') params['resource'] = resource;
+  // MCP scope selection: the scope the challenge names, else what the resource metadata offers.
+  const offered = ctx.run.profile.protectedResource?.['scopes_supported'];
+  const challenged = ctx.run.profile.challenge.wwwAuthenticate?.match(/\bscope="([^"]*)"/)?.[1];
   if (typeof a['scope'] === 'string') params['scope'] = a['scope'];
+  else if (challenged) params['scope'] = challenged;
+  else if (Array.isArray(offered) && offered.length) params['scope'] = offered.join(' ');
   for (const [k, v] of Object.entries((a['params'] as Record<string, unknown> | undefined) ?? {})) {
     if (v === null) delete params[k];
     else params[k] = String(v);
