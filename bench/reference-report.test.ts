@@ -212,8 +212,8 @@ describe('selectSuite (bench/run.ts)', () => {
   });
 
   it.each([
-    [['--suite'], '--suite must be one of idp, reference, all, got ""'],
-    [['--suite', 'keycloak'], '--suite must be one of idp, reference, all, got "keycloak"'],
+    [['--suite'], '--suite must be one of idp, reference, conformance, all, got ""'],
+    [['--suite', 'keycloak'], '--suite must be one of idp, reference, conformance, all, got "keycloak"'],
     [['--suite', 'all', '--flows', '3'], '--suite all takes no other options'],
   ])('refuses %j', (argv, message) => {
     expect(() => selectSuite(argv)).toThrow(new BenchUsageError(message));

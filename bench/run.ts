@@ -7,7 +7,8 @@
  *
  * `--suite` picks the benchmark: `idp` (the default, this one), `reference` (the reference
  * server: MCP requests and authorization flows, bench/reference-server.ts, whose options follow),
- * or `all` (both, one after the other, each with its defaults).
+ * `conformance` (a full conformance run for one backend and the whole demo, bench/conformance-run.ts),
+ * or `all` (every one, one after the other, each with its defaults).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -122,11 +123,12 @@ function report(options: BenchOptions, facts: MachineFacts, results: ServerResul
   return lines.join('\n');
 }
 
-const SUITES = ['idp', 'reference', 'all'] as const;
+const SUITES = ['idp', 'reference', 'conformance', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const suiteUsage = `Suites: --suite idp (default: the above), --suite reference (the reference server; see
---suite reference --help), --suite all (both, each with its defaults).`;
+--suite reference --help), --suite conformance (a full conformance run for one backend, and the whole
+demo), --suite all (every one, each with its defaults).`;
 
 /** Takes `--suite NAME` (or `--suite=NAME`) out of the arguments. */
 export function selectSuite(argv: string[]): { suite: Suite; rest: string[] } {
@@ -155,7 +157,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const reference = async (args: string[]) => (await import('./reference-server.ts')).main(args);
   if (selected.suite === 'reference') return reference(selected.rest);
-  if (selected.suite === 'all') return Math.max(await idpMain([]), await reference([]));
+  const conformance = async (args: string[]) => (await import('./conformance-run.ts')).main(args);
+  if (selected.suite === 'conformance') return conformance(selected.rest);
+  if (selected.suite === 'all') {
+    return Math.max(await idpMain([]), await reference([]), await conformance([]));
+  }
   return idpMain(selected.rest);
 }
 

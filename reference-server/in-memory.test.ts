@@ -2,12 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPersonas } from '../mock-idp/personas.ts';
 import { loadSettings } from './config.ts';
-import { silentLogger } from './log.ts';
+import { createLogger } from './log.ts';
 import { type RunningReferenceServer, startReferenceServer } from './server.ts';
 import { createMemoryStore } from './store/memory.ts';
 import { seedUsers } from './users/seed.ts';
 
 let server: RunningReferenceServer;
+/** Every log line the server wrote during these tests. */
+const logLines: string[] = [];
 
 beforeAll(async () => {
   const store = createMemoryStore();
@@ -16,7 +18,10 @@ beforeAll(async () => {
     env: {},
     overrides: { auth: 'in-memory', server: { port: 0, storage: 'memory' } },
   });
-  server = await startReferenceServer(settings, { store, log: silentLogger });
+  server = await startReferenceServer(settings, {
+    store,
+    log: createLogger({ level: 'debug', write: (line) => logLines.push(line) }),
+  });
 });
 afterAll(() => server.stop());
 
@@ -134,6 +139,49 @@ describe('in-memory backend, end to end', () => {
       result: { structuredContent: { user: { id: string; email: string } } };
     };
     expect(body.result.structuredContent.user).toMatchObject({ id: 'U1', email: 'alice@example.com' });
+  });
+
+  it('logs structured JSON lines without any secret it handled', async () => {
+    const { done, client, verifier } = await signIn('alice');
+    const code = new URL(done.headers.get('location')!).searchParams.get('code')!;
+    const tokens = (await (
+      await fetch(`${server.url}/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: verifier,
+          client_id: client.client_id,
+          redirect_uri: 'http://127.0.0.1:7777/cb',
+        }),
+      })
+    ).json()) as { access_token: string; refresh_token: string };
+    // A replayed code and a bad token make the server log warnings about them.
+    await fetch(`${server.url}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        client_id: client.client_id,
+      }),
+    });
+    await fetch(server.mcpUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.access_token}x` },
+    });
+    expect(logLines.length).toBeGreaterThan(2);
+    for (const line of logLines) {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      expect(entry).toMatchObject({
+        level: expect.any(String),
+        event: expect.any(String),
+        time: expect.any(String),
+      });
+      for (const secret of [code, verifier, tokens.access_token, tokens.refresh_token])
+        expect(line).not.toContain(secret);
+    }
+    expect(logLines.some((l) => l.includes('"event":"token.code_replayed"'))).toBe(true);
   });
 
   it('refuses an unknown user with an error page and no code', async () => {
