@@ -41,20 +41,21 @@ function runDemo(): Promise<{ seconds: number; code: number | null; tail: string
 export async function main(argv: string[]): Promise<number> {
   const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 3) || 3;
   const load = loadavg()[0]!.toFixed(2);
-  const target = await startTarget({ backend: 'github' });
   const times: number[] = [];
   let cases = 0;
   let failed: string[] = [];
-  try {
-    for (let i = 0; i < rounds; i++) {
+  // A fresh server per round, as in CI: a run spends the server's registration budget (edge 15).
+  for (let i = 0; i < rounds; i++) {
+    const target = await startTarget({ backend: 'github' });
+    try {
       const t0 = performance.now();
       const result = await target.run();
       times.push((performance.now() - t0) / 1000);
       cases = result.summary.total;
-      failed = notPassing(result);
+      failed = [...new Set([...failed, ...notPassing(result)])];
+    } finally {
+      await target.stop();
     }
-  } finally {
-    await target.stop();
   }
   const demo = await runDemo();
   const best = Math.min(...times);

@@ -71,6 +71,16 @@ function clientFrom(ctx: CaseContext, ref: unknown): ClientInfo {
   const value = ref === undefined ? lookup(ctx.vars, 'client') : expand(ref, ctx.vars);
   const client = (value as { client?: ClientInfo } | undefined)?.client ?? (value as ClientInfo | undefined);
   if (!client || typeof client.client_id !== 'string') {
+    const refused = value as { kind?: string; status?: number; headers?: Record<string, string> } | undefined;
+    if (refused?.kind === 'response' && typeof refused.status === 'number') {
+      const wait = refused.headers?.['retry-after'];
+      throw new RunnerError(
+        'ERR_STEP_FAILED',
+        refused.status === 429
+          ? `the server refused the client registration with 429 (rate limited${wait ? `; retry after ${wait} s` : ''}); an earlier run may have spent its registration budget`
+          : `the client registration failed with HTTP ${refused.status}`,
+      );
+    }
     throw new RunnerError(
       'ERR_STEP_FAILED',
       'no client: register one first (a `register` step with `as: client`)',
