@@ -3,8 +3,14 @@
  * the per-phase result and the Markdown table. Kept apart from processes and sockets so that they
  * can be unit-tested (bench/reference-report.test.ts).
  */
-import { parseArgs } from 'node:util';
-import { BenchUsageError, type LatencySummary, summarize } from './stats.ts';
+import {
+  BenchUsageError,
+  type LatencySummary,
+  positiveInt,
+  readFlags,
+  subsetOf,
+  summarize,
+} from './stats.ts';
 
 export const STORAGES = ['memory', 'sqlite'] as const;
 export type Storage = (typeof STORAGES)[number];
@@ -46,14 +52,6 @@ Options:
   --json FILE            also write the figures to FILE
   -h, --help             show this help`;
 
-function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
-    throw new BenchUsageError(`${flag} must be an integer of at least 1, got "${value}"`);
-  }
-  return Number(value);
-}
-
 const OPTION_SPEC = {
   'mcp-requests': { type: 'string' },
   'mcp-concurrency': { type: 'string' },
@@ -66,29 +64,10 @@ const OPTION_SPEC = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function readFlags(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: OPTION_SPEC, allowPositionals: false, strict: true }).values;
-  } catch (error) {
-    throw new BenchUsageError((error as Error).message);
-  }
-}
-
 /** Parses the reference benchmark's command line. */
 export function parseReferenceBenchArgs(argv: string[]): ReferenceBenchOptions {
-  const values = readFlags(argv);
-  const storages = values.storage
-    ? values.storage
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [...STORAGES];
-  for (const s of storages) {
-    if (!(STORAGES as readonly string[]).includes(s)) {
-      throw new BenchUsageError(`--storage: unknown storage "${s}" (known: ${STORAGES.join(', ')})`);
-    }
-  }
-  if (storages.length === 0) throw new BenchUsageError('--storage names no storage');
+  const values = readFlags(argv, OPTION_SPEC);
+  const storages = subsetOf(values.storage, STORAGES, '--storage', 'storage');
   if (values.json === '') throw new BenchUsageError('--json needs a file name');
   const mcpRequests = positiveInt(values['mcp-requests'], '--mcp-requests', 20_000);
   const flows = positiveInt(values.flows, '--flows', 2000);
@@ -103,7 +82,7 @@ export function parseReferenceBenchArgs(argv: string[]): ReferenceBenchOptions {
     flowConcurrency: positiveInt(values['flow-concurrency'], '--flow-concurrency', 8),
     rounds,
     maxSeconds: positiveInt(values['max-seconds'], '--max-seconds', 8),
-    storages: [...new Set(storages)] as Storage[],
+    storages,
     json: values.json,
     help: values.help ?? false,
   };

@@ -10,10 +10,11 @@
  * `conformance` (a full conformance run for one backend and the whole demo, bench/conformance-run.ts),
  * or `all` (every one, one after the other, each with its defaults).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, platform, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { type RunningChild, stopChild } from './child-process.ts';
 import { combine, type PhaseResult, phase, warmUp } from './load.ts';
 import {
   type BenchOptions,
@@ -30,13 +31,12 @@ import { READY_PREFIX, type TargetInfo } from './target-server.ts';
 const STARTUP_TIMEOUT_MS = 30_000;
 const TARGET_SCRIPT = fileURLToPath(new URL('./target-server.ts', import.meta.url));
 
-interface RunningTarget {
-  info: TargetInfo;
-  child: ChildProcess;
-}
-
-/** Starts one server in a child process and waits for its READY line. */
-function startTarget(id: ServerId): Promise<RunningTarget> {
+/**
+ * Starts one server in a child process and waits for its READY line. child-process.ts
+ * `startChild` does the same, but runs Node with `--no-warnings` and names the script in its
+ * messages; this one keeps Node's warnings in the captured stderr and names only the server.
+ */
+function startTarget(id: ServerId): Promise<RunningChild<TargetInfo>> {
   const child = spawn(process.execPath, [TARGET_SCRIPT, id], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -62,19 +62,6 @@ function startTarget(id: ServerId): Promise<RunningTarget> {
       child.stdout!.resume();
       resolve({ info: JSON.parse(line.slice(READY_PREFIX.length)) as TargetInfo, child });
     });
-  });
-}
-
-function stopTarget(target: RunningTarget): Promise<void> {
-  const { child } = target;
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
   });
 }
 
@@ -181,7 +168,7 @@ async function idpMain(argv: string[]): Promise<number> {
     return 0;
   }
   const facts = machineFacts();
-  const targets: RunningTarget[] = [];
+  const targets: RunningChild<TargetInfo>[] = [];
   const results: ServerResult[] = [];
   try {
     for (const id of options.servers) {
@@ -211,7 +198,7 @@ async function idpMain(argv: string[]): Promise<number> {
     }
     for (const { info } of targets) results.push(combine(info, warm.get(info.id), rounds.get(info.id)!));
   } finally {
-    await Promise.all(targets.map(stopTarget));
+    await Promise.all(targets.map((t) => stopChild(t)));
   }
   process.stdout.write(`${report(options, facts, results)}\n`);
   if (options.json) {

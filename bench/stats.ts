@@ -2,7 +2,7 @@
  * The bench's pure parts: argument parsing, latency statistics and the Markdown table. Kept apart
  * from the processes and sockets so that they can be unit-tested (bench/stats.test.ts).
  */
-import { parseArgs } from 'node:util';
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 
 export const SERVER_IDS = ['mock-idp', 'oauth2-mock-server', 'oidc-provider'] as const;
 export type ServerId = (typeof SERVER_IDS)[number];
@@ -43,7 +43,8 @@ export class BenchUsageError extends Error {
   override name = 'BenchUsageError';
 }
 
-function positiveInt(value: string | undefined, flag: string, fallback: number, min = 1): number {
+/** A whole-number flag of at least `min`, or `fallback` when it is absent. */
+export function positiveInt(value: string | undefined, flag: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
     throw new BenchUsageError(`${flag} must be an integer of at least ${min}, got "${value}"`);
@@ -62,29 +63,44 @@ const OPTION_SPEC = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function readFlags(argv: string[]) {
+/** The flags of a bench command line (no positionals; an unknown flag is a usage error). */
+export function readFlags<const Options extends ParseArgsOptionsConfig>(argv: string[], options: Options) {
   try {
-    return parseArgs({ args: argv, options: OPTION_SPEC, allowPositionals: false, strict: true }).values;
+    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
   } catch (error) {
     throw new BenchUsageError((error as Error).message);
   }
 }
 
-/** Parses the bench's command line (`process.argv.slice(2)`). */
-export function parseBenchArgs(argv: string[]): BenchOptions {
-  const values = readFlags(argv);
-  const servers = values.servers
-    ? values.servers
+/**
+ * A comma-separated subset of `known` (each name once, in the order given), or all of `known`
+ * when the flag is absent; `noun` names one member in the messages.
+ */
+export function subsetOf<const Name extends string>(
+  value: string | undefined,
+  known: readonly Name[],
+  flag: string,
+  noun: string,
+): Name[] {
+  const names = value
+    ? value
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean)
-    : [...SERVER_IDS];
-  for (const id of servers) {
-    if (!(SERVER_IDS as readonly string[]).includes(id)) {
-      throw new BenchUsageError(`--servers: unknown server "${id}" (known: ${SERVER_IDS.join(', ')})`);
+    : [...known];
+  for (const name of names) {
+    if (!(known as readonly string[]).includes(name)) {
+      throw new BenchUsageError(`${flag}: unknown ${noun} "${name}" (known: ${known.join(', ')})`);
     }
   }
-  if (servers.length === 0) throw new BenchUsageError('--servers names no server');
+  if (names.length === 0) throw new BenchUsageError(`${flag} names no ${noun}`);
+  return [...new Set(names)] as Name[];
+}
+
+/** Parses the bench's command line (`process.argv.slice(2)`). */
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const values = readFlags(argv, OPTION_SPEC);
+  const servers = subsetOf(values.servers, SERVER_IDS, '--servers', 'server');
   if (values.json === '') throw new BenchUsageError('--json needs a file name');
   const requests = positiveInt(values.requests, '--requests', 6000);
   const rounds = positiveInt(values.rounds, '--rounds', 3);
@@ -98,7 +114,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     warmup: positiveInt(values.warmup, '--warmup', 1000, 0),
     maxSeconds: positiveInt(values['max-seconds'], '--max-seconds', 15),
     json: values.json,
-    servers: [...new Set(servers)] as ServerId[],
+    servers,
     help: values.help ?? false,
   };
 }

@@ -71,6 +71,42 @@ describe('conformance mock-idp (a real process)', () => {
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
   });
+
+  it('with --json prints one JSON document on stdout, the proxy and its environment included', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const caDir = mkdtempSync(join(tmpdir(), 'mock-idp-ca-'));
+    const args = ['mock-idp', '--json', '--port', '0', '--proxy', '--proxy-port', '0', '--ca-dir', caDir];
+    child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    await new Promise<void>((resolve, reject) => {
+      child!.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('Ready.')) resolve();
+      });
+      child!.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stdout}${stderr}`)));
+    });
+    const printed = JSON.parse(stdout) as {
+      url: string;
+      providers: Array<{ id: string }>;
+      proxy: { url: string; ca_cert: string; env: Record<string, string> };
+    };
+    expect(printed.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(printed.providers.map((p) => p.id)).toContain('github');
+    expect(printed.proxy.ca_cert).toBe(join(caDir, 'ca-cert.pem'));
+    expect(printed.proxy.env).toMatchObject({
+      HTTPS_PROXY: printed.proxy.url,
+      SSL_CERT_FILE: printed.proxy.ca_cert,
+    });
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    rmSync(caDir, { recursive: true, force: true });
+  });
 });
 
 async function startCli(

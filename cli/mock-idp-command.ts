@@ -18,7 +18,10 @@ Options:
   -h, --help         show this help`;
 
 /** `conformance mock-idp`: runs until interrupted. */
-export async function mockIdpCommand(argv: string[], io: { out: (s: string) => void }): Promise<number> {
+export async function mockIdpCommand(
+  argv: string[],
+  io: { out: (s: string) => void; err: (s: string) => void },
+): Promise<number> {
   const { values } = parseCommand(argv, {
     port: { type: 'string' },
     personas: { type: 'string' },
@@ -53,6 +56,7 @@ export async function mockIdpCommand(argv: string[], io: { out: (s: string) => v
   const described = running.idp.describe({ mode: 'path', origin: running.url });
   const stops: Array<() => Promise<void>> = [running.stop];
   let proxyLines: string[] = [];
+  let proxyJson: { url: string; ca_cert: string; env: Record<string, string> } | undefined;
   if (values.proxy) {
     const { startInterceptingProxy, formatProxyEnv } = await import('../mock-idp/proxy.ts');
     const proxy = await startInterceptingProxy({
@@ -67,9 +71,18 @@ export async function mockIdpCommand(argv: string[], io: { out: (s: string) => v
       'Set these in the environment of the server under test:',
       formatProxyEnv(proxy.env),
     ];
+    proxyJson = { url: proxy.url, ca_cert: proxy.caCertPath, env: { ...proxy.env } };
   }
   if (values.json) {
-    io.out(JSON.stringify({ url: running.url, providers: described }, null, 2));
+    // stdout is exactly one JSON document; the human lines go to stderr.
+    io.out(
+      JSON.stringify(
+        { url: running.url, providers: described, ...(proxyJson ? { proxy: proxyJson } : {}) },
+        null,
+        2,
+      ),
+    );
+    io.err('Ready. Press Ctrl+C to stop.');
   } else {
     io.out(`Mock IdP listening on ${running.url} (${running.idp.personas.personas.length} personas)`);
     io.out(`Control API: ${running.url}/_mock/providers, /_mock/personas, /_mock/next-login, /_mock/journal`);
@@ -80,9 +93,9 @@ export async function mockIdpCommand(argv: string[], io: { out: (s: string) => v
         `  ${p.id.padEnd(width)}  ${p.issuer ?? Object.values(p.base_urls)[0]}  client_id=${p.client.client_id}`,
       );
     }
+    for (const line of proxyLines) io.out(line);
+    io.out('Ready. Press Ctrl+C to stop.');
   }
-  for (const line of proxyLines) io.out(line);
-  io.out('Ready. Press Ctrl+C to stop.');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

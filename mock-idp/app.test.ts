@@ -164,6 +164,12 @@ describe('control API', () => {
     });
     expect(noProvider.status).toBe(404);
     expect(await noProvider.json()).toMatchObject({ code: 'ERR_UNKNOWN_PROVIDER' });
+    const badAction = await control('next-login', {
+      method: 'POST',
+      body: JSON.stringify({ persona: 'alice', action: 'denied' }),
+    });
+    expect(badAction.status).toBe(400);
+    expect(await badAction.json()).toMatchObject({ message: '"action" must be approve or deny' });
     const missing = await control('nothing-here');
     expect(missing.status).toBe(404);
   });

@@ -1,7 +1,14 @@
 import { type ClientRegistry, ClientRegistry as Clients, type RegisteredClient } from './clients.ts';
 import { registerEndpoint } from './endpoint.ts';
 import { MockIdpError } from './errors.ts';
-import { type Fault, type FaultInput, FaultRegistry, parseFault, type TokenDefect } from './faults.ts';
+import {
+  defectiveClaims,
+  type Fault,
+  type FaultInput,
+  FaultRegistry,
+  parseFault,
+  type TokenDefect,
+} from './faults.ts';
 import { type AuthorizationTxn, GrantStore, nowSeconds } from './grants.ts';
 import { Journal, type JournalEntry } from './journal.ts';
 import { KeySet } from './keys.ts';
@@ -163,29 +170,10 @@ class ProviderContextImpl implements ProviderContext {
     options: { typ?: string; header?: Record<string, unknown> } = {},
   ): Promise<string> {
     const defect = this.takeDefect(endpoint);
-    const now = nowSeconds();
-    const claims = { ...payload };
-    switch (defect) {
-      case 'expired':
-        claims['iat'] = now - 7200;
-        claims['exp'] = now - 3600;
-        if ('nbf' in claims) claims['nbf'] = now - 7200;
-        break;
-      case 'not-yet-valid':
-        claims['nbf'] = now + 3600;
-        break;
-      case 'wrong-iss':
-        claims['iss'] = 'https://issuer.invalid/';
-        break;
-      case 'wrong-aud':
-        claims['aud'] = 'urn:mock:wrong-audience';
-        break;
-      case 'alg-none': {
-        const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-        return `${enc({ alg: 'none', typ: options.typ ?? 'JWT' })}.${enc(claims)}.`;
-      }
-      default:
-        break;
+    const claims = defectiveClaims(payload, defect, nowSeconds());
+    if (defect === 'alg-none') {
+      const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      return `${enc({ alg: 'none', typ: options.typ ?? 'JWT' })}.${enc(claims)}.`;
     }
     return this.keys.sign(claims, {
       key: defect === 'bad-signature' ? 'untrusted' : 'current',
@@ -500,6 +488,9 @@ export class MockIdp {
           const denied = allow(['POST']);
           if (denied) return denied;
           const body = (await readJson()) as Record<string, unknown>;
+          if (body['action'] !== undefined && body['action'] !== 'approve' && body['action'] !== 'deny') {
+            return bad('"action" must be approve or deny');
+          }
           const action = body['action'] === 'deny' ? 'deny' : 'approve';
           if (action === 'approve' && typeof body['persona'] !== 'string')
             return bad('"persona" must be a string');

@@ -31,6 +31,38 @@ export const TOKEN_DEFECTS: readonly TokenDefect[] = [
   'alg-none',
 ];
 
+/**
+ * The claims a JWT carries under a token-defect fault (a copy of `payload`): `expired` an hour
+ * ago, `not-yet-valid` for another hour, a foreign `iss` or `aud`. `bad-signature` and `alg-none`
+ * leave the claims as they are; the signer changes the signature instead.
+ */
+export function defectiveClaims(
+  payload: Record<string, unknown>,
+  defect: TokenDefect | undefined,
+  now: number,
+): Record<string, unknown> {
+  const claims = { ...payload };
+  switch (defect) {
+    case 'expired':
+      claims['iat'] = now - 7200;
+      claims['exp'] = now - 3600;
+      if ('nbf' in claims) claims['nbf'] = now - 7200;
+      break;
+    case 'not-yet-valid':
+      claims['nbf'] = now + 3600;
+      break;
+    case 'wrong-iss':
+      claims['iss'] = 'https://issuer.invalid/';
+      break;
+    case 'wrong-aud':
+      claims['aud'] = 'urn:mock:wrong-audience';
+      break;
+    default:
+      break;
+  }
+  return claims;
+}
+
 export interface Fault {
   id: number;
   provider: string;

@@ -132,6 +132,7 @@ describe('intercepting HTTPS proxy', () => {
       NODE_EXTRA_CA_CERTS: proxy.caCertPath,
       NODE_USE_ENV_PROXY: '1',
       REQUESTS_CA_BUNDLE: proxy.caCertPath,
+      CURL_CA_BUNDLE: proxy.caCertPath,
       NO_PROXY: 'localhost,127.0.0.1,::1',
     });
     const ca = new X509Certificate(readFileSync(proxy.caCertPath));
@@ -148,6 +149,7 @@ describe('intercepting HTTPS proxy', () => {
       `export NODE_EXTRA_CA_CERTS=${proxy.caCertPath}`,
       'export NODE_USE_ENV_PROXY=1',
       `export REQUESTS_CA_BUNDLE=${proxy.caCertPath}`,
+      `export CURL_CA_BUNDLE=${proxy.caCertPath}`,
       'export NO_PROXY=localhost,127.0.0.1,::1',
     ]);
     expect(formatProxyEnv({ SSL_CERT_FILE: "/tmp/it's here/ca.pem" })).toBe(
@@ -198,6 +200,17 @@ describe('intercepting HTTPS proxy', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.endsWith('\n401')).toBe(true);
     expect(result.stdout).toContain('"message":"Bad credentials"');
+  });
+
+  it('works from the returned environment in a shell that already sets SSL_CERT_DIR and CURL_CA_BUNDLE', async () => {
+    // Debian-based CI images often export these; curl then ignores SSL_CERT_FILE.
+    const preset = { SSL_CERT_DIR: '/etc/ssl/certs', CURL_CA_BUNDLE: '/etc/ssl/certs/ca-certificates.crt' };
+    const result = await run('curl', ['-sS', '-w', '\n%{http_code}', 'https://api.github.com/user'], {
+      ...preset,
+      ...proxy.env,
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout.endsWith('\n401')).toBe(true);
   });
 
   it('serves a wildcard host with a leaf certificate for exactly the hostname asked', async () => {

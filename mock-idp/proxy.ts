@@ -41,6 +41,8 @@ export interface ProxyEnv {
   NODE_USE_ENV_PROXY: '1';
   /** Python requests reads its own variable rather than SSL_CERT_FILE. */
   REQUESTS_CA_BUNDLE: string;
+  /** curl reads this first; it ignores SSL_CERT_FILE when SSL_CERT_DIR is set (Debian images often set it). */
+  CURL_CA_BUNDLE: string;
   /** Loopback calls (the server's own tests, a local mock) skip the proxy. */
   NO_PROXY: string;
 }
@@ -205,6 +207,7 @@ export async function startInterceptingProxy(options: InterceptingProxyOptions):
       NODE_EXTRA_CA_CERTS: ca.certPath,
       NODE_USE_ENV_PROXY: '1',
       REQUESTS_CA_BUNDLE: ca.certPath,
+      CURL_CA_BUNDLE: ca.certPath,
       NO_PROXY: 'localhost,127.0.0.1,::1',
     },
     refusals: () => [...refused],

@@ -4,6 +4,16 @@
  * `message` together, and messages are short and name the value at fault.
  */
 
+/** An error with a closed set of string codes; each subclass fixes the set and its `name`. */
+class CodedError<Code extends string> extends Error {
+  readonly code: Code;
+  constructor(name: string, code: Code, message: string) {
+    super(message);
+    this.name = name;
+    this.code = code;
+  }
+}
+
 /** Settings could not be loaded: a bad file, an unknown key, a missing or malformed field. */
 export type ConfigErrorCode =
   | 'ERR_CONFIG_FILE'
@@ -13,12 +23,9 @@ export type ConfigErrorCode =
   | 'ERR_CONFIG_MISSING'
   | 'ERR_CONFIG_INVALID';
 
-export class ConfigError extends Error {
-  readonly code: ConfigErrorCode;
+export class ConfigError extends CodedError<ConfigErrorCode> {
   constructor(code: ConfigErrorCode, message: string) {
-    super(message);
-    this.name = 'ConfigError';
-    this.code = code;
+    super('ConfigError', code, message);
   }
 }
 
@@ -29,12 +36,9 @@ export type StoreErrorCode =
   | 'ERR_STORE_CLOSED'
   | 'ERR_STORE_SCHEMA';
 
-export class StoreError extends Error {
-  readonly code: StoreErrorCode;
+export class StoreError extends CodedError<StoreErrorCode> {
   constructor(code: StoreErrorCode, message: string) {
-    super(message);
-    this.name = 'StoreError';
-    this.code = code;
+    super('StoreError', code, message);
   }
 }
 
@@ -54,12 +58,9 @@ export type TokenErrorCode =
   | 'ERR_JWT_RESERVED_CLAIM'
   | 'ERR_KEY_INVALID';
 
-export class TokenError extends Error {
-  readonly code: TokenErrorCode;
+export class TokenError extends CodedError<TokenErrorCode> {
   constructor(code: TokenErrorCode, message: string) {
-    super(message);
-    this.name = 'TokenError';
-    this.code = code;
+    super('TokenError', code, message);
   }
 }
 
@@ -71,23 +72,17 @@ export type SealErrorCode =
   | 'ERR_SEAL_KEY_UNKNOWN'
   | 'ERR_SEAL_AUTH';
 
-export class SealError extends Error {
-  readonly code: SealErrorCode;
+export class SealError extends CodedError<SealErrorCode> {
   constructor(code: SealErrorCode, message: string) {
-    super(message);
-    this.name = 'SealError';
-    this.code = code;
+    super('SealError', code, message);
   }
 }
 
 /** A redirect-URI policy pattern is unusable (it is configuration, so this is raised at load). */
 export type RedirectPolicyErrorCode = 'ERR_REDIRECT_PATTERN';
 
-export class RedirectPolicyError extends Error {
-  readonly code: RedirectPolicyErrorCode;
+export class RedirectPolicyError extends CodedError<RedirectPolicyErrorCode> {
   constructor(code: RedirectPolicyErrorCode, message: string) {
-    super(message);
-    this.name = 'RedirectPolicyError';
-    this.code = code;
+    super('RedirectPolicyError', code, message);
   }
 }

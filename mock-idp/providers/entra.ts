@@ -48,7 +48,7 @@ import {
 } from 'node:crypto';
 import type { JWK } from 'jose';
 import { type RegisteredClient, redirectAllowed } from '../clients.ts';
-import type { TokenDefect } from '../faults.ts';
+import { defectiveClaims, type TokenDefect } from '../faults.ts';
 import { type CodeRecord, nowSeconds, type RedeemFailure, type TokenRecord } from '../grants.ts';
 import { errorPage } from '../login-page.ts';
 import { block, field, type Persona } from '../personas.ts';
@@ -742,7 +742,7 @@ const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString(
 
 /**
  * Signs one JWT of a token response. The response takes a token-defect fault once and applies
- * it to every JWT it carries (the same changes as the shared signer).
+ * it to every JWT it carries (the claims as the shared signer changes them, `defectiveClaims`).
  */
 async function signWithDefect(
   ctx: ProviderContext,
@@ -750,28 +750,8 @@ async function signWithDefect(
   payload: Record<string, unknown>,
   header: Record<string, unknown> = {},
 ): Promise<string> {
-  const claims = { ...payload };
-  const now = nowSeconds();
-  switch (defect) {
-    case 'expired':
-      claims['iat'] = now - 7200;
-      claims['exp'] = now - 3600;
-      if ('nbf' in claims) claims['nbf'] = now - 7200;
-      break;
-    case 'not-yet-valid':
-      claims['nbf'] = now + 3600;
-      break;
-    case 'wrong-iss':
-      claims['iss'] = 'https://issuer.invalid/';
-      break;
-    case 'wrong-aud':
-      claims['aud'] = 'urn:mock:wrong-audience';
-      break;
-    case 'alg-none':
-      return `${b64json({ typ: 'JWT', alg: 'none' })}.${b64json(claims)}.`;
-    default:
-      break;
-  }
+  const claims = defectiveClaims(payload, defect, nowSeconds());
+  if (defect === 'alg-none') return `${b64json({ typ: 'JWT', alg: 'none' })}.${b64json(claims)}.`;
   const cert = await currentCertificate(ctx);
   return ctx.keys.sign(claims, {
     key: defect === 'bad-signature' ? 'untrusted' : 'current',

@@ -691,6 +691,30 @@ function liveAccessToken(ctx: ProviderContext, value: string | undefined): Token
 const secondsLeft = (record: TokenRecord): number =>
   Math.max(0, (record.expiresAt ?? nowSeconds()) - nowSeconds());
 
+/**
+ * The live access token a tokeninfo request names (`access_token`, then the Bearer header) and its
+ * account; or the error both tokeninfo versions answer without one.
+ */
+function tokeninfoAccessToken(
+  ctx: ProviderContext,
+  req: EndpointRequest,
+): { record: TokenRecord; account: GoogleAccount } | Response {
+  const value = req.params['access_token'] ?? bearerToken(req.header('authorization'));
+  if (!value) {
+    return json(
+      {
+        error: 'invalid_request',
+        error_description: 'Either access_token, id_token, or token_handle required',
+      },
+      400,
+    );
+  }
+  const record = liveAccessToken(ctx, value);
+  const persona = record && ctx.persona(record.persona);
+  if (!record || !persona) return json({ error: 'invalid_token', error_description: 'Invalid Value' }, 400);
+  return { record, account: googleAccount(persona) };
+}
+
 /** tokeninfo for an id_token: the verified claims with every value as a string, plus the header. */
 async function idTokenInfo(ctx: ProviderContext, idToken: string): Promise<Response> {
   try {
@@ -709,20 +733,9 @@ async function idTokenInfo(ctx: ProviderContext, idToken: string): Promise<Respo
 async function tokeninfo(ctx: ProviderContext, req: EndpointRequest): Promise<Response> {
   const idToken = req.params['id_token'];
   if (idToken) return idTokenInfo(ctx, idToken);
-  const value = req.params['access_token'] ?? bearerToken(req.header('authorization'));
-  if (!value) {
-    return json(
-      {
-        error: 'invalid_request',
-        error_description: 'Either access_token, id_token, or token_handle required',
-      },
-      400,
-    );
-  }
-  const record = liveAccessToken(ctx, value);
-  const persona = record && ctx.persona(record.persona);
-  if (!record || !persona) return json({ error: 'invalid_token', error_description: 'Invalid Value' }, 400);
-  const account = googleAccount(persona);
+  const found = tokeninfoAccessToken(ctx, req);
+  if (found instanceof Response) return found;
+  const { record, account } = found;
   const body: Record<string, string> = {
     azp: record.clientId,
     aud: record.clientId,
@@ -741,20 +754,9 @@ async function tokeninfo(ctx: ProviderContext, req: EndpointRequest): Promise<Re
 
 /** www.googleapis.com/oauth2/v1/tokeninfo: the legacy field names, typed values. */
 function tokeninfoV1(ctx: ProviderContext, req: EndpointRequest): Response {
-  const value = req.params['access_token'] ?? bearerToken(req.header('authorization'));
-  if (!value) {
-    return json(
-      {
-        error: 'invalid_request',
-        error_description: 'Either access_token, id_token, or token_handle required',
-      },
-      400,
-    );
-  }
-  const record = liveAccessToken(ctx, value);
-  const persona = record && ctx.persona(record.persona);
-  if (!record || !persona) return json({ error: 'invalid_token', error_description: 'Invalid Value' }, 400);
-  const account = googleAccount(persona);
+  const found = tokeninfoAccessToken(ctx, req);
+  if (found instanceof Response) return found;
+  const { record, account } = found;
   const body: Record<string, unknown> = {
     issued_to: record.clientId,
     audience: record.clientId,

@@ -22,8 +22,8 @@
  * @see https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference
  * @see https://learn.microsoft.com/entra/identity-platform/optional-claims-reference
  */
-import type { JWTPayload, JWTVerifyGetKey } from 'jose';
-import { buildAuthorizationUrl, remoteJwks, UpstreamEndpoints, verifyIdToken } from './oidc-upstream.ts';
+import type { JWTPayload } from 'jose';
+import { buildAuthorizationUrl, UpstreamEndpoints, verifyIdToken } from './oidc-upstream.ts';
 import {
   type BackendFactory,
   type ProxyUpstream,
@@ -75,7 +75,6 @@ class AzureUpstream implements ProxyUpstream {
   readonly #tenant: string;
   readonly #leeway: number;
   readonly #scopes: string[];
-  #jwks: { uri: string; get: JWTVerifyGetKey } | undefined;
 
   constructor(
     client: UpstreamClient,
@@ -116,19 +115,13 @@ class AzureUpstream implements ProxyUpstream {
     const template = await this.#endpoints.get('issuer');
     const payload = await verifyIdToken(tokens.id_token, {
       provider: 'Entra',
-      jwks: await this.#keys(),
+      jwks: await this.#endpoints.jwks(),
       issuers: (p) => azureIssuers(template, this.#tenant, p),
       clientId: this.#clientId,
       nonce: input.nonce,
       leeway: this.#leeway,
     });
     return { identity: azureIdentity(payload), tokens };
-  }
-
-  async #keys(): Promise<JWTVerifyGetKey> {
-    const uri = await this.#endpoints.get('jwks_uri');
-    if (this.#jwks?.uri !== uri) this.#jwks = { uri, get: remoteJwks(this.#client, uri) };
-    return this.#jwks.get;
   }
 }
 

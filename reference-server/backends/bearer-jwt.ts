@@ -23,8 +23,9 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose';
+import type { AuthBackend } from '../config.ts';
 import { TokenRejected } from '../principal.ts';
-import { UpstreamError } from './types.ts';
+import { type RemoteBackend, UpstreamError, type UpstreamIdentity } from './types.ts';
 import { shown, UPSTREAM_TIMEOUT_MS, type UpstreamClient, upstreamRequest } from './upstream-http.ts';
 
 /** After a refetch forced by an unknown `kid`, the next one waits this long. */
@@ -200,4 +201,38 @@ export function clientIdOf(claims: Record<string, unknown>): string | undefined 
 export function expiryOf(claims: Record<string, unknown>): number | undefined {
   const exp = claims['exp'];
   return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+}
+
+export interface JwtRemoteSpec {
+  id: AuthBackend;
+  /** The authorization server advertised in our protected resource metadata. */
+  authorizationServer: string;
+  scopesSupported: string[];
+  /** How each bearer token is verified (`verifyBearerJwt`). */
+  expect: BearerJwtExpectations;
+  /** The identity of a verified token's claims. */
+  identity(token: string, claims: JWTPayload): Promise<UpstreamIdentity> | UpstreamIdentity;
+}
+
+/**
+ * A remote backend whose IdP issues JWT access tokens (Supabase, Scalekit, Descope, generic
+ * `jwt`): each bearer token verified with `verifyBearerJwt`, then its identity, scopes, client
+ * and expiry read from the verified claims.
+ */
+export function jwtRemoteBackend(spec: JwtRemoteSpec): RemoteBackend {
+  return {
+    kind: 'remote',
+    id: spec.id,
+    authorizationServers: [spec.authorizationServer],
+    scopesSupported: spec.scopesSupported,
+    async verify(token) {
+      const claims = await verifyBearerJwt(token, spec.expect);
+      return {
+        identity: await spec.identity(token, claims),
+        scopes: scopesOf(claims),
+        clientId: clientIdOf(claims),
+        expiresAt: expiryOf(claims),
+      };
+    },
+  };
 }

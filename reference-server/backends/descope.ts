@@ -11,7 +11,7 @@
  * - Identity: `sub`; the email from the discovered userinfo endpoint when verified there
  *   (bearer-userinfo.ts): Descope access tokens carry none.
  */
-import { BearerKeys, clientIdOf, expiryOf, scopesOf, verifyBearerJwt } from './bearer-jwt.ts';
+import { BearerKeys, jwtRemoteBackend } from './bearer-jwt.ts';
 import { bearerIdentity, UserinfoLookup } from './bearer-userinfo.ts';
 import { UpstreamEndpoints } from './oidc-upstream.ts';
 import { type BackendFactory, type RemoteBackend, UpstreamError } from './types.ts';
@@ -31,25 +31,17 @@ export const descopeBackend: BackendFactory = async (settings, deps): Promise<Re
   const as = settings.upstream.descope?.authorization_server ?? issuer;
   const keys = new BearerKeys(client, jwksUri);
   const userinfo = new UserinfoLookup(client, () => endpoints.get('userinfo_url'));
-  return {
-    kind: 'remote',
+  return jwtRemoteBackend({
     id: 'descope',
-    authorizationServers: [as],
+    authorizationServer: as,
     scopesSupported: ['openid', 'email', 'profile'],
-    async verify(token) {
-      const claims = await verifyBearerJwt(token, {
-        keys,
-        issuers: [issuer],
-        audiences: [projectId],
-        algorithms: DESCOPE_ALGORITHMS,
-        leeway: settings.tokens.leeway,
-      });
-      return {
-        identity: await bearerIdentity('descope', token, claims, userinfo),
-        scopes: scopesOf(claims),
-        clientId: clientIdOf(claims),
-        expiresAt: expiryOf(claims),
-      };
+    expect: {
+      keys,
+      issuers: [issuer],
+      audiences: [projectId],
+      algorithms: DESCOPE_ALGORITHMS,
+      leeway: settings.tokens.leeway,
     },
-  };
+    identity: (token, claims) => bearerIdentity('descope', token, claims, userinfo),
+  });
 };

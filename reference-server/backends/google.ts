@@ -15,14 +15,8 @@
  * @see https://developers.google.com/identity/openid-connect/openid-connect
  * @see https://developers.google.com/identity/protocols/oauth2/web-server
  */
-import type { JWTPayload, JWTVerifyGetKey } from 'jose';
-import {
-  buildAuthorizationUrl,
-  remoteJwks,
-  UpstreamEndpoints,
-  userClaims,
-  verifyIdToken,
-} from './oidc-upstream.ts';
+import type { JWTPayload } from 'jose';
+import { buildAuthorizationUrl, UpstreamEndpoints, userClaims, verifyIdToken } from './oidc-upstream.ts';
 import {
   type BackendFactory,
   type ProxyUpstream,
@@ -54,7 +48,6 @@ class GoogleUpstream implements ProxyUpstream {
   readonly #clientId: string;
   readonly #clientSecret: string;
   readonly #leeway: number;
-  #jwks: { uri: string; get: JWTVerifyGetKey } | undefined;
 
   constructor(
     client: UpstreamClient,
@@ -94,7 +87,7 @@ class GoogleUpstream implements ProxyUpstream {
     const issuers = googleIssuers(await this.#endpoints.get('issuer'));
     const payload = await verifyIdToken(tokens.id_token, {
       provider: 'Google',
-      jwks: await this.#keys(),
+      jwks: await this.#endpoints.jwks(),
       issuers: () => issuers,
       clientId: this.#clientId,
       nonce: input.nonce,
@@ -102,12 +95,6 @@ class GoogleUpstream implements ProxyUpstream {
       accessToken: tokens.access_token,
     });
     return { identity: googleIdentity(payload), tokens };
-  }
-
-  async #keys(): Promise<JWTVerifyGetKey> {
-    const uri = await this.#endpoints.get('jwks_uri');
-    if (this.#jwks?.uri !== uri) this.#jwks = { uri, get: remoteJwks(this.#client, uri) };
-    return this.#jwks.get;
   }
 }
 

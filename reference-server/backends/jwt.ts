@@ -15,14 +15,7 @@
  *   per issuer. No userinfo call: the `jwt:` block names no userinfo endpoint.
  */
 import { oidcIdentity } from '../users/resolve.ts';
-import {
-  BearerKeys,
-  clientIdOf,
-  DEFAULT_ALGORITHMS,
-  expiryOf,
-  scopesOf,
-  verifyBearerJwt,
-} from './bearer-jwt.ts';
+import { BearerKeys, DEFAULT_ALGORITHMS, jwtRemoteBackend } from './bearer-jwt.ts';
 import { userClaims } from './oidc-upstream.ts';
 import { type BackendFactory, type RemoteBackend, UpstreamError } from './types.ts';
 
@@ -37,25 +30,17 @@ export const jwtBackend: BackendFactory = (settings, deps): RemoteBackend => {
   }
   const keys = new BearerKeys({ provider: 'the IdP', fetch: deps.fetch }, jwksUri);
   const emailClaim = settings.claims.email_claim;
-  return {
-    kind: 'remote',
+  return jwtRemoteBackend({
     id: 'jwt',
-    authorizationServers: [as ?? issuer],
+    authorizationServer: as ?? issuer,
     scopesSupported: [...settings.jwt.required_scopes],
-    async verify(token) {
-      const claims = await verifyBearerJwt(token, {
-        keys,
-        issuers: [issuer],
-        audiences: [audience],
-        algorithms: DEFAULT_ALGORITHMS,
-        leeway: settings.tokens.leeway,
-      });
-      return {
-        identity: { ...oidcIdentity(claims, { emailClaim }), claims: userClaims(claims) },
-        scopes: scopesOf(claims),
-        clientId: clientIdOf(claims),
-        expiresAt: expiryOf(claims),
-      };
+    expect: {
+      keys,
+      issuers: [issuer],
+      audiences: [audience],
+      algorithms: DEFAULT_ALGORITHMS,
+      leeway: settings.tokens.leeway,
     },
-  };
+    identity: (_token, claims) => ({ ...oidcIdentity(claims, { emailClaim }), claims: userClaims(claims) }),
+  });
 };

@@ -13,7 +13,7 @@
  */
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { AuthBackend, Settings } from '../config.ts';
-import { buildAuthorizationUrl, remoteJwks, UpstreamEndpoints, verifyIdToken } from './oidc-upstream.ts';
+import { buildAuthorizationUrl, UpstreamEndpoints, verifyIdToken } from './oidc-upstream.ts';
 import {
   type ProxyUpstream,
   type UpstreamAuthorizationInput,
@@ -77,7 +77,6 @@ export class OidcProxyUpstream implements ProxyUpstream {
   readonly #clientId: string;
   readonly #clientSecret: string;
   readonly #leeway: number;
-  #jwks: { uri: string; keys: JWTVerifyGetKey } | undefined;
 
   constructor(settings: Settings, deps: { fetch: typeof fetch }, options: OidcProxyOptions) {
     this.id = options.id;
@@ -127,7 +126,7 @@ export class OidcProxyUpstream implements ProxyUpstream {
     });
     if (!tokens.id_token)
       throw new UpstreamError('ERR_UPSTREAM_ID_TOKEN', `${p} token response has no "id_token"`);
-    const jwks = await this.#keys();
+    const jwks = await this.#endpoints.jwks();
     const idToken = await verifyIdToken(tokens.id_token, {
       provider: p,
       jwks,
@@ -170,11 +169,5 @@ export class OidcProxyUpstream implements ProxyUpstream {
       );
     }
     return named;
-  }
-
-  async #keys(): Promise<JWTVerifyGetKey> {
-    const uri = await this.#endpoints.get('jwks_uri');
-    if (this.#jwks?.uri !== uri) this.#jwks = { uri, keys: remoteJwks(this.#client, uri) };
-    return this.#jwks.keys;
   }
 }

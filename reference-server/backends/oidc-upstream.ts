@@ -75,6 +75,7 @@ export class UpstreamEndpoints {
   readonly #useDiscovery: boolean;
   #discovery: { doc: Record<string, unknown>; at: number } | undefined;
   #pending: Promise<Record<string, unknown>> | undefined;
+  #jwks: { uri: string; keys: JWTVerifyGetKey } | undefined;
 
   constructor(
     client: UpstreamClient,
@@ -124,6 +125,16 @@ export class UpstreamEndpoints {
       'ERR_UPSTREAM_CONFIG',
       `${this.#client.provider} has no ${key} (set upstream.${this.#backend}.${key})`,
     );
+  }
+
+  /**
+   * The key set at the current `jwks_uri` (see `remoteJwks`), made anew only when that URI
+   * changes (a refetched discovery document may move it).
+   */
+  async jwks(): Promise<JWTVerifyGetKey> {
+    const uri = await this.get('jwks_uri');
+    if (this.#jwks?.uri !== uri) this.#jwks = { uri, keys: remoteJwks(this.#client, uri) };
+    return this.#jwks.keys;
   }
 
   /**

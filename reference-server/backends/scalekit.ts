@@ -11,7 +11,7 @@
  * - `oauth.client_id` is required by the catalogue but plays no part in validation.
  */
 import { upstreamEndpoints } from '../config.ts';
-import { BearerKeys, clientIdOf, expiryOf, scopesOf, verifyBearerJwt } from './bearer-jwt.ts';
+import { BearerKeys, jwtRemoteBackend } from './bearer-jwt.ts';
 import { bearerIdentity, UserinfoLookup } from './bearer-userinfo.ts';
 import { type BackendFactory, type RemoteBackend, UpstreamError } from './types.ts';
 
@@ -34,25 +34,17 @@ export const scalekitBackend: BackendFactory = (settings, deps): RemoteBackend =
   const keys = new BearerKeys(client, jwksUri);
   const userinfo = new UserinfoLookup(client, `${env}/userinfo`);
   const issuers = [env, `${env}/resources/${resourceId}`];
-  return {
-    kind: 'remote',
+  return jwtRemoteBackend({
     id: 'scalekit',
-    authorizationServers: [as],
+    authorizationServer: as,
     scopesSupported: ['openid', 'email', 'profile'],
-    async verify(token) {
-      const claims = await verifyBearerJwt(token, {
-        keys,
-        issuers,
-        audiences: [resourceId],
-        algorithms: SCALEKIT_ALGORITHMS,
-        leeway: settings.tokens.leeway,
-      });
-      return {
-        identity: await bearerIdentity('scalekit', token, claims, userinfo),
-        scopes: scopesOf(claims),
-        clientId: clientIdOf(claims),
-        expiresAt: expiryOf(claims),
-      };
+    expect: {
+      keys,
+      issuers,
+      audiences: [resourceId],
+      algorithms: SCALEKIT_ALGORITHMS,
+      leeway: settings.tokens.leeway,
     },
-  };
+    identity: (token, claims) => bearerIdentity('scalekit', token, claims, userinfo),
+  });
 };

@@ -16,7 +16,7 @@
  * @see https://supabase.com/docs/guides/auth/jwt-fields
  */
 import { upstreamEndpoints } from '../config.ts';
-import { BearerKeys, clientIdOf, expiryOf, scopesOf, verifyBearerJwt } from './bearer-jwt.ts';
+import { BearerKeys, jwtRemoteBackend } from './bearer-jwt.ts';
 import { bearerIdentity, UserinfoLookup } from './bearer-userinfo.ts';
 import { type BackendFactory, type RemoteBackend, UpstreamError } from './types.ts';
 
@@ -35,25 +35,17 @@ export const supabaseBackend: BackendFactory = (settings, deps): RemoteBackend =
   const client = { provider: 'Supabase', fetch: deps.fetch };
   const keys = new BearerKeys(client, jwksUri);
   const userinfo = new UserinfoLookup(client, `${as.replace(/\/+$/, '')}/oauth/userinfo`);
-  return {
-    kind: 'remote',
+  return jwtRemoteBackend({
     id: 'supabase',
-    authorizationServers: [as],
+    authorizationServer: as,
     scopesSupported: ['openid', 'email', 'profile'],
-    async verify(token) {
-      const claims = await verifyBearerJwt(token, {
-        keys,
-        issuers: [issuer],
-        audiences: [SUPABASE_AUDIENCE],
-        algorithms: SUPABASE_ALGORITHMS,
-        leeway: settings.tokens.leeway,
-      });
-      return {
-        identity: await bearerIdentity('supabase', token, claims, userinfo),
-        scopes: scopesOf(claims),
-        clientId: clientIdOf(claims),
-        expiresAt: expiryOf(claims),
-      };
+    expect: {
+      keys,
+      issuers: [issuer],
+      audiences: [SUPABASE_AUDIENCE],
+      algorithms: SUPABASE_ALGORITHMS,
+      leeway: settings.tokens.leeway,
     },
-  };
+    identity: (token, claims) => bearerIdentity('supabase', token, claims, userinfo),
+  });
 };

@@ -4,7 +4,7 @@
  * authentication each provider documents. Failures become `UpstreamError`s whose messages name
  * the provider and what failed, never a token, code or secret.
  */
-import { UpstreamError } from './types.ts';
+import { UpstreamError, type UpstreamTokens } from './types.ts';
 
 /** Every upstream call gives up after this long. */
 export const UPSTREAM_TIMEOUT_MS = 10_000;
@@ -44,8 +44,8 @@ export async function upstreamRequest(
   }
 }
 
-/** A JSON object from a response body, or undefined when the body is not one. */
-export async function readJsonObject(response: Response): Promise<Record<string, unknown> | undefined> {
+/** The parsed body, or undefined when it cannot be read, is too long or is not JSON. */
+async function readJson(response: Response): Promise<unknown> {
   let text: string;
   try {
     text = await response.text();
@@ -54,30 +54,24 @@ export async function readJsonObject(response: Response): Promise<Record<string,
   }
   if (text.length > MAX_BODY_CHARS) return undefined;
   try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
+    return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
 }
 
+/** A JSON object from a response body, or undefined when the body is not one. */
+export async function readJsonObject(response: Response): Promise<Record<string, unknown> | undefined> {
+  const value = await readJson(response);
+  return value && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
 /** A JSON array from a response body, or undefined. */
 export async function readJsonArray(response: Response): Promise<unknown[] | undefined> {
-  let text: string;
-  try {
-    text = await response.text();
-  } catch {
-    return undefined;
-  }
-  if (text.length > MAX_BODY_CHARS) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return Array.isArray(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
+  const value = await readJson(response);
+  return Array.isArray(value) ? value : undefined;
 }
 
 /**
@@ -115,15 +109,8 @@ export interface CodeExchangeRequest {
   headers?: Record<string, string>;
 }
 
-/** The token response as sent: only the fields the proxy keeps. */
-export interface TokenResponse {
-  access_token: string;
-  token_type?: string;
-  refresh_token?: string;
-  id_token?: string;
-  expires_in?: number;
-  scope?: string;
-}
+/** The token response as sent: only the fields the proxy keeps, which it stores as they are. */
+export type TokenResponse = UpstreamTokens;
 
 /**
  * Redeems an authorization code with our PKCE verifier and our client credentials.

@@ -25,6 +25,7 @@ import {
   type SigningKeyRecord,
   type Store,
   type StoreOptions,
+  successorRefreshToken,
   systemClock,
   type TransactionPatch,
   type TransactionRecord,
@@ -320,16 +321,7 @@ export class MemoryStore implements Store {
     if (!live(old.expiresAt, now)) return { ok: false, reason: 'expired', record: copy(old) };
     if (this.#refresh.has(next.tokenHash))
       throw new StoreError('ERR_STORE_CONFLICT', 'refresh token already exists');
-    const current: RefreshTokenRecord = {
-      tokenHash: next.tokenHash,
-      familyId: old.familyId,
-      clientId: old.clientId,
-      userId: old.userId,
-      scope: [...(next.scope ?? old.scope)],
-      ...(old.resource !== undefined ? { resource: old.resource } : {}),
-      createdAt: now,
-      expiresAt: next.expiresAt,
-    };
+    const current = successorRefreshToken(old, next, now);
     old.rotatedAt = now;
     old.replacedBy = next.tokenHash;
     this.#refresh.set(next.tokenHash, current);

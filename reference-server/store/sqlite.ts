@@ -36,6 +36,7 @@ import {
   type SigningKeyRecord,
   type Store,
   type StoreOptions,
+  successorRefreshToken,
   systemClock,
   type TransactionPatch,
   type TransactionRecord,
@@ -650,16 +651,7 @@ export class SqliteStore implements Store {
         return { ok: false, reason: 'reused', record: { ...old, revokedAt: now } };
       }
       if (old.expiresAt <= now) return { ok: false, reason: 'expired', record: old };
-      const current: RefreshTokenRecord = {
-        tokenHash: next.tokenHash,
-        familyId: old.familyId,
-        clientId: old.clientId,
-        userId: old.userId,
-        scope: [...(next.scope ?? old.scope)],
-        ...(old.resource !== undefined ? { resource: old.resource } : {}),
-        createdAt: now,
-        expiresAt: next.expiresAt,
-      };
+      const current = successorRefreshToken(old, next, now);
       const changed = count(
         this.#q(
           'UPDATE refresh_tokens SET rotated_at = ?, replaced_by = ? WHERE token_hash = ? AND rotated_at IS NULL',

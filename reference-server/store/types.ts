@@ -323,3 +323,24 @@ export function newUserId(): string {
 export function foldCase(value: string): string {
   return value.toLowerCase();
 }
+
+/**
+ * The refresh token that replaces `old` on rotation: same family, client, user and resource; the
+ * scope asked for (a narrowing, checked by the caller), else the old one.
+ */
+export function successorRefreshToken(
+  old: RefreshTokenRecord,
+  next: Parameters<Store['rotateRefreshToken']>[1],
+  now: number,
+): RefreshTokenRecord {
+  return {
+    tokenHash: next.tokenHash,
+    familyId: old.familyId,
+    clientId: old.clientId,
+    userId: old.userId,
+    scope: [...(next.scope ?? old.scope)],
+    ...(old.resource !== undefined ? { resource: old.resource } : {}),
+    createdAt: now,
+    expiresAt: next.expiresAt,
+  };
+}
