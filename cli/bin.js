@@ -14,5 +14,12 @@ process.emitWarning = (warning, ...rest) =>
   String(warning).includes('SQLite is an experimental feature')
     ? undefined
     : emitWarning.call(process, warning, ...rest);
+// `conformance list | head`: a reader that goes away ends the command quietly, never with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
 const { main } = await import('./main.ts');
 process.exitCode = await main(process.argv.slice(2));

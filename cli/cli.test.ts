@@ -28,6 +28,12 @@ describe('conformance command line', () => {
     expect(await main(['mock-idp', '--bogus'], flag.io)).toBe(2);
     expect(flag.err[0]).toMatch(/^conformance: Unknown option '--bogus'/);
     expect(flag.err.join('\n')).not.toMatch(/\n\s+at /);
+    const typo = capture();
+    expect(await main(['http://127.0.0.1:1/mcp', '--idpp', 'x'], typo.io)).toBe(2);
+    expect(typo.err[0]).toBe("conformance: Unknown option '--idpp'; did you mean --idp?");
+    const far = capture();
+    expect(await main(['list', '--frobnicate'], far.io)).toBe(2);
+    expect(far.err[0]).toBe("conformance: Unknown option '--frobnicate'");
   });
 
   it('checks ports and personas files before starting', async () => {
@@ -37,6 +43,56 @@ describe('conformance command line', () => {
     const personas = capture();
     expect(await main(['mock-idp', '--personas', '/no/such.yaml'], personas.io)).toBe(2);
     expect(personas.err[0]).toBe('conformance: --personas: no such file "/no/such.yaml"');
+    expect(personas.err[1]).toBe('Run "conformance mock-idp --help" for usage.');
+    const none = capture();
+    expect(await main(['mock-idp', '--providers', ' , '], none.io)).toBe(2);
+    expect(none.err[0]).toBe('conformance: --providers needs at least one provider id');
+  });
+
+  it('names a proxy port in use and exits instead of staying up with the mock IdP', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as { port: number }).port);
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const caDir = mkdtempSync(join(tmpdir(), 'mock-idp-ca-'));
+    const child = spawn(
+      process.execPath,
+      [bin, 'mock-idp', '--port', '0', '--proxy', '--proxy-port', port, '--ca-dir', caDir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const [code] = await once(child, 'exit');
+    clearTimeout(timer);
+    taken.close();
+    rmSync(caDir, { recursive: true, force: true });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`conformance: proxy port ${port} is already in use (try --proxy-port 0)`);
+  });
+});
+
+describe('conformance list | head (a real process)', () => {
+  it('ends quietly when the reader closes the pipe early', async () => {
+    // `true` exits without reading, so every write of the listing meets a closed pipe.
+    const child = spawn('sh', ['-c', `"${process.execPath}" "${bin}" list | true`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+    await once(child, 'exit');
+    expect(output).not.toContain('EPIPE');
+    expect(output).not.toMatch(/\n\s+at /);
   });
 });
 
@@ -158,6 +214,25 @@ describe('conformance serve (a real process)', () => {
     child.kill('SIGTERM');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
+  });
+
+  it('takes the port from the settings file profile when --port is not given', async () => {
+    const { createServer } = await import('node:net');
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'serve-settings-')), 'mcc.yaml');
+    writeFileSync(
+      file,
+      `default:\n  auth: dev-public\nlocal:\n  server:\n    port: ${port}\n    storage: memory\n`,
+    );
+    const started = await startCli(['serve', '--config', file, '--profile', 'local'], /MCP endpoint: +(\S+)/);
+    child = started.child;
+    expect(started.match[1]).toBe(`http://127.0.0.1:${port}/mcp`);
   });
 
   it('warns loudly for dev-admin', async () => {

@@ -195,7 +195,16 @@ export default options;
     expect(run.configFile).toBe(join(dir, 'conformance.config.yaml'));
     expect(run.options.stepTimeoutMs).toBe(700);
     expect(run.reporterNames).toEqual(['json']);
-    expect(run.options.identity).toEqual({ tool: 'me', fields: { email: 'user.email', id: 'profile.id' } });
+    expect(run.options.identity).toEqual({
+      tool: 'me',
+      fields: {
+        email: 'user.email',
+        id: 'profile.id',
+        login: 'user.login',
+        groups: 'user.groups',
+        claims: 'claims',
+      },
+    });
     expect(run.outDir).toBe(join(dir, 'conformance-report'));
   });
 
@@ -310,6 +319,20 @@ describe('config file: runs against the reference server', () => {
     const r = results(join(dir, 'out'));
     expect(r.suites.map((s) => s.id)).toEqual(['discovery']);
     expect(caseIds(r)).toContain('discovery/prm-resource');
+  });
+
+  it('a bare `conformance` (no arguments) runs the config file of the working directory', async () => {
+    const dir = tmp('run-bare');
+    writeFileSync(
+      join(dir, 'conformance.config.yaml'),
+      `url: ${options().url}\nsuite: [discovery]\nreporter: json\nout: out\n`,
+    );
+    const c = capture(dir);
+    expect(await main([], c.io), c.all()).toBe(0);
+    expect(results(join(dir, 'out')).suites.map((s) => s.id)).toEqual(['discovery']);
+    const empty = capture(tmp('run-bare-none'));
+    expect(await main([], empty.io)).toBe(2);
+    expect(empty.out[0]).toMatch(/^Usage: conformance <server-url>/);
   });
 
   it('TS (a module default-exporting the options, reading process.env)', async () => {

@@ -57,7 +57,7 @@ Options:
   --concurrency N    cases run at once in each backend (default ${DEFAULT_CONCURRENCY})
   --timeout MS       time limit of each step (default ${DEFAULT_TIMEOUT_MS})
   --verbose          with --reporter console: every check and the exchanges of failing ones
-  --color, --no-color  force colour on or off
+  --color, --no-color  with --reporter console: force colour on or off
   -h, --help         show this help
 
 Exit code: 0 no backend has an unexpected failure; 1 one has; 2 a backend could not be run.`;

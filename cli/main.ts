@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from './args.ts';
 import { mockIdpCommand } from './mock-idp-command.ts';
 
@@ -8,6 +9,8 @@ const usage = `Usage: conformance <server-url> [options]
 Check a server:
   <server-url>       run the conformance suites against this MCP endpoint (http:// or https://);
                      "conformance run --help" lists the options
+  run [<server-url>] the same; the URL may come from the config file, and a bare "conformance"
+                     runs too when conformance.config.{ts,json,yaml,yml} is in the working directory
   demo               run every suite against the reference server, for each backend
   list               list the suites and cases (level, requirement tags, capabilities needed)
   personas           the users a server's store must hold, and who each persona resolves to
@@ -54,6 +57,14 @@ function isRunInvocation(command: string): boolean {
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === undefined) {
+      // A bare `conformance` in a directory with a config file runs it, as the docs promise.
+      const { CONFIG_FILE_NAMES } = await import('./config-file.ts');
+      const cwd = io.cwd ?? process.cwd();
+      if (CONFIG_FILE_NAMES.some((name) => existsSync(join(cwd, name)))) {
+        return await (await import('./run-command.ts')).runCommand([], io);
+      }
+    }
     switch (command) {
       case undefined:
       case 'help':
@@ -98,7 +109,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       io.err(
         command === 'run' || isRunInvocation(command ?? '')
           ? 'Run "conformance run --help" for usage.'
-          : ['demo', 'list', 'personas'].includes(command ?? '')
+          : ['demo', 'list', 'personas', 'mock-idp', 'serve', 'users'].includes(command ?? '')
             ? `Run "conformance ${command} --help" for usage.`
             : 'Run "conformance help" for usage.',
       );

@@ -45,6 +45,7 @@ export async function mockIdpCommand(
     ?.split(',')
     .map((p) => p.trim())
     .filter(Boolean);
+  if (providers && providers.length === 0) throw new UsageError('--providers needs at least one provider id');
   const running = await startMockIdp({
     port,
     ...(values.personas ? { personas: values.personas } : {}),
@@ -63,6 +64,12 @@ export async function mockIdpCommand(
       idp: running.idp,
       port: proxyPort,
       ...(values['ca-dir'] ? { caDir: values['ca-dir'] } : {}),
+    }).catch(async (error: NodeJS.ErrnoException) => {
+      await running.stop(); // or the process would stay up after the error
+      if (error.code === 'EADDRINUSE') {
+        throw new UsageError(`proxy port ${proxyPort} is already in use (try --proxy-port 0)`);
+      }
+      throw error;
     });
     stops.push(proxy.stop);
     proxyLines = [

@@ -68,8 +68,8 @@ The server:
                             its value is redacted in every report)
   --identity-tool NAME      the MCP tool that names the signed-in user (reference server: whoami)
   --identity-field F=PATH   where field F (id, email, login, groups) is in that tool's result
-                            (repeatable; default id=user.id email=user.email login=user.login
-                            groups=user.groups)
+                            (repeatable; a field not given keeps its default: id=user.id
+                            email=user.email login=user.login groups=user.groups)
   --user-store              the server's user store holds the users of the personas file
   --personas FILE           the personas file (default: the bundled one)
   --capability NAME         a capability the probe cannot see: required-scopes,
@@ -350,7 +350,8 @@ export function resolveRun(config: RunConfig, cwd: string, configFile?: string):
   const identity: IdentityProbe | undefined = config.identity
     ? {
         ...config.identity,
-        fields: Object.keys(config.identity.fields).length ? config.identity.fields : WHOAMI_PROBE.fields,
+        // A field given replaces only that field's default (the others, and claims, stay).
+        fields: { ...WHOAMI_PROBE.fields, ...config.identity.fields },
       }
     : undefined;
 

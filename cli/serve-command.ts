@@ -66,8 +66,10 @@ export async function serveCommand(
   if (values.config !== undefined && !existsSync(values.config)) {
     throw new UsageError(`--config: no such file "${values.config}"`);
   }
-  const port = portOption(values.port, '--port') ?? 8000;
-  const server: Record<string, unknown> = { port };
+  // Only a given --port overrides server.port of the settings file or MCC_SERVER__PORT.
+  const flagPort = portOption(values.port, '--port');
+  let port = flagPort ?? 8000;
+  const server: Record<string, unknown> = flagPort === undefined ? {} : { port: flagPort };
   if (values['data-dir']) server['data_dir'] = values['data-dir'];
   if (values.memory) server['storage'] = 'memory';
   const base: Record<string, unknown> = { server, ...(values.auth ? { auth: values.auth } : {}) };
@@ -82,6 +84,7 @@ export async function serveCommand(
   const stops: Array<() => Promise<void>> = [];
   try {
     let settings = load({}, !values['mock-idp']);
+    port = settings.server.port;
     let mockUrl: string | undefined;
     if (values['mock-idp']) {
       const { startMockIdp } = await import('../mock-idp/server.ts');

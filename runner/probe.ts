@@ -205,7 +205,12 @@ export async function probe(target: string, options: ProbeOptions): Promise<Prof
       capabilities.delete('own-authorization-server');
       missing['own-authorization-server'] =
         "the authorization server is the mock IdP itself: its codes and tokens are the mock's, not the server's";
-    } else if (profile.jwksUri) capabilities.add('jwt-access-tokens');
+    } else {
+      missing['idp-trusted'] = options.idpIssuers
+        ? `the authorization server (${String(as['issuer'])}) is the server's own, not the mock IdP`
+        : 'no mock IdP is known (--idp or --start-idp)';
+      if (profile.jwksUri) capabilities.add('jwt-access-tokens');
+    }
   } else if (capabilities.has('oauth')) {
     missing['authorization-server'] = 'no authorization server metadata could be found';
   }

@@ -56,5 +56,11 @@ describe('runConformance against the reference server', () => {
       ),
     ).toEqual([]);
     expect(result.exitCode).toBe(0);
+    // A case for an IdP-trusting server is skipped with a reason that says why, not a capability name.
+    const idpCase = result.suites.flatMap((s) => s.cases).find((c) => c.id === 'bearer/idp-expired');
+    expect(idpCase?.status).toBe('skipped');
+    expect(idpCase?.reason).toMatch(
+      /^idp-trusted: the authorization server \(http:.*\) is the server's own, not the mock IdP$/,
+    );
   });
 });

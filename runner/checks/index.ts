@@ -109,7 +109,12 @@ export function compare(
     const ok = Array.isArray(actual)
       ? actual.some((v) => JSON.stringify(v) === JSON.stringify(needle))
       : typeof actual === 'string' && actual.includes(String(needle));
-    if (!ok) fails.push(`${show(actual)} does not contain ${show(needle)}`);
+    if (!ok)
+      fails.push(
+        actual === undefined
+          ? `is absent (expected to contain ${show(needle)})`
+          : `${show(actual)} does not contain ${show(needle)}`,
+      );
   }
   if ('not_contains' in args) {
     expected['not_contains'] = args['not_contains'];
@@ -122,7 +127,13 @@ export function compare(
   if ('type' in args) {
     expected['type'] = args['type'];
     const kind = Array.isArray(actual) ? 'array' : actual === null ? 'null' : typeof actual;
-    if (kind !== args['type']) fails.push(`is a ${kind}, not a ${args['type']}`);
+    const a = (word: string) => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
+    if (kind !== args['type'])
+      fails.push(
+        actual === undefined
+          ? `is absent, not ${a(String(args['type']))}`
+          : `is ${a(kind)}, not ${a(String(args['type']))}`,
+      );
   }
   if ('min' in args) {
     expected['min'] = args['min'];
@@ -380,7 +391,9 @@ const journalCheck: CheckFn = (ctx, args) => {
       (!a['provider'] || e['provider'] === a['provider']) &&
       (!a['endpoint'] || e['endpoint'] === a['endpoint']),
   );
-  const where = `${a['provider'] ?? 'the IdP'} ${a['endpoint'] ?? ''}`.trim();
+  const where = [a['provider'], a['endpoint'], 'request']
+    .filter((w) => w !== undefined && w !== '')
+    .join(' ');
   if (typeof a['count'] === 'number' || a['param'] === undefined) {
     const m =
       typeof a['count'] === 'number'
@@ -389,7 +402,7 @@ const journalCheck: CheckFn = (ctx, args) => {
     const r = compare(requests.length, m);
     return {
       pass: r.pass,
-      description: `the IdP journal holds ${typeof a['count'] === 'number' ? a['count'] : 'at least one'} ${where} request(s)`,
+      description: `the IdP journal holds ${typeof a['count'] === 'number' ? a['count'] : 'at least one'} ${where}(s)`,
       expected: r.expected,
       actual: requests.length,
       ...(r.message ? { message: `request count ${r.message}` } : {}),
@@ -403,7 +416,7 @@ const journalCheck: CheckFn = (ctx, args) => {
   const pass = results.length > 0 && results.every((r) => r.pass);
   return {
     pass,
-    description: `every ${where} request's "${param}" ${describeMatchers(m)}`,
+    description: `every ${where}'s "${param}" ${describeMatchers(m)}`,
     expected: m,
     actual: values,
     ...(pass
@@ -411,7 +424,7 @@ const journalCheck: CheckFn = (ctx, args) => {
       : {
           message:
             results.length === 0
-              ? `no ${where} request was journaled`
+              ? `no ${where} was journaled`
               : `"${param}" ${results.find((r) => !r.pass)?.message}`,
         }),
     exchanges: [],
