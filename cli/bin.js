@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `conformance` command: check the runtime, then hand over to cli/main.ts.
+// The `conformance` command: check the runtime, then hand over to cli/main.ts (in this repository)
+// or to the built dist/cli/main.js (in an installed copy: Node strips no types under node_modules).
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   console.error(
@@ -21,5 +22,6 @@ for (const stream of [process.stdout, process.stderr]) {
     throw error;
   });
 }
-const { main } = await import('./main.ts');
+const installed = import.meta.url.includes('/node_modules/');
+const { main } = await import(installed ? '../dist/cli/main.js' : './main.ts');
 process.exitCode = await main(process.argv.slice(2));
