@@ -2,17 +2,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AUTH0_API_AUDIENCE, AUTH0_CLAIM_NAMESPACE } from '../../mock-idp/providers/auth0.ts';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { auth0Backend } from './auth0.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
-  loginAs,
+  expectUpstreamError,
   loginQueued,
   newTransaction,
   recordingFetch,
   requests,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -48,27 +49,10 @@ async function backend(
 }
 
 /** Signs in as `persona` through the mock's login page and exchanges the code. */
-async function signIn(persona: string, b?: ProxyUpstream) {
-  const upstream = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await upstream.authorizationUrl(txn), persona);
-  expect(back.state).toBe(txn.state);
-  return upstream.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 const issuer = () => describeProvider(idp, 'auth0').issuer!;
 

@@ -2,16 +2,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { COGNITO_POOL_ID } from '../../mock-idp/providers/cognito.ts';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { awsBackend, tokenUseProblem } from './aws.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
-  loginAs,
+  expectUpstreamError,
   newTransaction,
   recordingFetch,
   requests,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -49,27 +50,10 @@ async function backend(
   return b;
 }
 
-async function signIn(persona: string, b?: ProxyUpstream) {
-  const upstream = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await upstream.authorizationUrl(txn), persona);
-  expect(back.state).toBe(txn.state);
-  return upstream.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 describe('AWS Cognito authorization URL', () => {
   it("goes to the hosted UI from the pool's discovery document, with our values and a nonce", async () => {

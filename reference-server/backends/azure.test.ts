@@ -2,11 +2,12 @@ import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { azureBackend, azureIssuers, azureScopes, CONSUMER_TENANT } from './azure.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
+  expectUpstreamError,
   fault,
   loginAs,
   loginQueued,
@@ -14,6 +15,7 @@ import {
   recordingFetch,
   requests,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -52,28 +54,10 @@ async function backend(
   return b;
 }
 
-async function signIn(persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) {
-  const az = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await az.authorizationUrl(txn), persona);
-  expect(back.error).toBeUndefined();
-  expect(back.state).toBe(txn.state);
-  return az.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: options.nonce ?? txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 describe('Entra authorization URL', () => {
   it('carries our state, challenge, callback and nonce, the OIDC scopes with offline_access, select_account, no resource', async () => {

@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { clerkBackend } from './clerk.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
+  expectUpstreamError,
   fault,
   loginAs,
   loginQueued,
@@ -15,6 +16,7 @@ import {
   requests,
   rewritingFetch,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -45,28 +47,10 @@ async function backend(
   return b;
 }
 
-async function signIn(persona: string, b?: ProxyUpstream) {
-  const c = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await c.authorizationUrl(txn), persona);
-  expect(back.error).toBeUndefined();
-  expect(back.state).toBe(txn.state);
-  return c.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 const sub = (persona: string) => personaAt(idp, persona, 'clerk')['sub'] as string;
 

@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { discordBackend, discordIdentity } from './discord.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
+  expectUpstreamError,
   fault,
   loginAs,
   loginQueued,
@@ -14,6 +15,7 @@ import {
   requests,
   rewritingFetch,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -45,28 +47,10 @@ async function backend(fetchImpl: typeof fetch = fetch): Promise<ProxyUpstream> 
   return b;
 }
 
-async function signIn(persona: string, b?: ProxyUpstream) {
-  const d = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await d.authorizationUrl(txn), persona);
-  expect(back.error).toBeUndefined();
-  expect(back.state).toBe(txn.state);
-  return d.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 describe('Discord authorization URL', () => {
   it('carries our state, S256 challenge and callback, and identify email (no nonce: not OIDC here)', async () => {

@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { githubBackend, primaryVerifiedEmail } from './github.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
+  expectUpstreamError,
   fault,
   loginAs,
   loginQueued,
@@ -13,6 +14,7 @@ import {
   recordingFetch,
   requests,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -56,27 +58,10 @@ async function backend(
 }
 
 /** Signs in as `persona` through the login page and exchanges the code. */
-async function signIn(persona: string, b?: ProxyUpstream) {
-  const gh = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await gh.authorizationUrl(txn), persona);
-  expect(back.state).toBe(txn.state);
-  return gh.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 describe('GitHub authorization URL', () => {
   it('carries our state, S256 challenge, callback and client, and read:user user:email', async () => {

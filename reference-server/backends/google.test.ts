@@ -2,11 +2,12 @@ import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { googleBackend, googleIssuers } from './google.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
+  expectUpstreamError,
   fault,
   loginAs,
   loginQueued,
@@ -14,6 +15,7 @@ import {
   recordingFetch,
   requests,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -49,27 +51,10 @@ async function backend(
   return b;
 }
 
-async function signIn(persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) {
-  const g = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await g.authorizationUrl(txn), persona);
-  expect(back.state).toBe(txn.state);
-  return g.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: options.nonce ?? txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 describe('Google authorization URL', () => {
   it('carries our state, S256 challenge, callback and nonce, openid email profile, offline access', async () => {

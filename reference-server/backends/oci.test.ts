@@ -2,16 +2,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { OCI_ISSUER, ociBackend } from './oci.ts';
 import { mockIdentity } from './remote-test-client.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
-  loginAs,
+  expectUpstreamError,
   newTransaction,
   recordingFetch,
   requests,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 
@@ -46,27 +47,10 @@ async function backend(options: { configUrl?: string; fetch?: typeof fetch } = {
   return b;
 }
 
-async function signIn(persona: string, b?: ProxyUpstream) {
-  const upstream = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await upstream.authorizationUrl(txn), persona);
-  expect(back.state).toBe(txn.state);
-  return upstream.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 describe('OCI IAM authorization URL', () => {
   it("goes to the domain's authorize endpoint with our values and a nonce", async () => {

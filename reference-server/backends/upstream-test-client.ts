@@ -4,6 +4,7 @@
  * a queued persona), and the mock's journal and faults through its control API.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import type { ProviderDescription } from '../../mock-idp/app.ts';
 import type { JournalEntry, RequestEntry } from '../../mock-idp/journal.ts';
 import { loginThroughPage } from '../../mock-idp/login-client.ts';
@@ -11,7 +12,7 @@ import type { RunningMockIdp } from '../../mock-idp/server.ts';
 import { startMockIdp } from '../../mock-idp/server.ts';
 import type { AuthBackend, Settings } from '../config.ts';
 import { loadSettings } from '../config.ts';
-import type { UpstreamAuthorizationInput } from './types.ts';
+import { type ProxyUpstream, type UpstreamAuthorizationInput, UpstreamError } from './types.ts';
 
 /** Our public base URL in the tests, and our fixed upstream callback under it. */
 export const BASE_URL = 'http://127.0.0.1:8000';
@@ -179,4 +180,37 @@ export function rewritingFetch(
     const body = (await response.json()) as Record<string, unknown>;
     return Response.json(rewrite(body), { status: response.status });
   };
+}
+
+/**
+ * Signs `persona` in through an upstream adapter: our authorization URL, the mock's login page,
+ * then the adapter's code exchange with our verifier and nonce (`nonce` overrides the one sent,
+ * to test the id_token's nonce check).
+ */
+export async function signInThrough(
+  upstream: ProxyUpstream | Promise<ProxyUpstream>,
+  persona: string,
+  options: { nonce?: string } = {},
+): ReturnType<ProxyUpstream['exchange']> {
+  const adapter = await upstream;
+  const txn = newTransaction();
+  const back = await loginAs(await adapter.authorizationUrl(txn), persona);
+  expect(back.error).toBeUndefined();
+  expect(back.state).toBe(txn.state);
+  return adapter.exchange({
+    code: back.code!,
+    codeVerifier: txn.codeVerifier,
+    redirectUri: CALLBACK,
+    nonce: options.nonce ?? txn.nonce,
+  });
+}
+
+/** The UpstreamError a promise rejects with (the test fails if it resolves or rejects otherwise). */
+export async function expectUpstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(UpstreamError);
+  return error as UpstreamError;
 }

@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningMockIdp } from '../../mock-idp/server.ts';
-import { type ProxyUpstream, UpstreamError } from './types.ts';
+import type { ProxyUpstream } from './types.ts';
 import {
   CALLBACK,
   control,
   describeProvider,
+  expectUpstreamError,
   fault,
   loginAs,
   loginQueued,
@@ -14,6 +15,7 @@ import {
   requests,
   rewritingFetch,
   settingsFor,
+  signInThrough,
   startIdp,
 } from './upstream-test-client.ts';
 import { workosBackend } from './workos.ts';
@@ -47,28 +49,10 @@ async function backend(
   return b;
 }
 
-async function signIn(persona: string, b?: ProxyUpstream) {
-  const w = b ?? (await backend());
-  const txn = newTransaction();
-  const back = await loginAs(await w.authorizationUrl(txn), persona);
-  expect(back.error).toBeUndefined();
-  expect(back.state).toBe(txn.state);
-  return w.exchange({
-    code: back.code!,
-    codeVerifier: txn.codeVerifier,
-    redirectUri: CALLBACK,
-    nonce: txn.nonce,
-  });
-}
+const signIn = (persona: string, b?: ProxyUpstream, options: { nonce?: string } = {}) =>
+  signInThrough(b ?? backend(), persona, options);
 
-async function upstreamError(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
+const upstreamError = expectUpstreamError;
 
 const sub = (persona: string) => personaAt(idp, persona, 'workos')['sub'] as string;
 
